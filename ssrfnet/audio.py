@@ -1,0 +1,129 @@
+"""Read `wav.scp` entries: a plain audio path, or a Kaldi pipe (`command ... |`) that writes a wav.
+
+Everything comes back as float32 mono at the expected sample rate; any problem raises AudioError
+naming where the entry came from (data directory file and utterance) so a user can find it.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import struct
+import subprocess
+
+import numpy as np
+import soundfile as sf
+
+from ssrfnet.fileio import atomic_write
+
+SAMPLE_RATE = 16000
+
+
+class AudioError(RuntimeError):
+    pass
+
+
+def is_pipe(entry: str) -> bool:
+    return entry.rstrip().endswith("|")
+
+
+def _run_pipe(entry: str, where: str) -> bytes:
+    command = entry.rstrip()[:-1]
+    proc = subprocess.run(command, shell=True, capture_output=True, check=False)
+    if proc.returncode != 0:
+        message = proc.stderr.decode(errors="replace").strip().splitlines()[-3:]
+        detail = " ".join(message)
+        raise AudioError(f"{where}: pipe command failed (exit {proc.returncode}): {command!r}: {detail}")
+    if not proc.stdout:
+        raise AudioError(f"{where}: pipe command produced no output: {command!r}")
+    return proc.stdout
+
+
+def _parse_streamed_wav(data: bytes, where: str) -> tuple[np.ndarray, int]:
+    """Decode PCM/float wav bytes whose size fields may be unset (as ffmpeg writes to a pipe)."""
+    if data[:4] != b"RIFF" or data[8:12] != b"WAVE":
+        raise AudioError(f"{where}: pipe output is not a RIFF/WAVE stream")
+    pos, fmt = 12, None
+    while pos + 8 <= len(data):
+        chunk_id, size = data[pos : pos + 4], struct.unpack("<I", data[pos + 4 : pos + 8])[0]
+        body = pos + 8
+        if chunk_id == b"fmt ":
+            fmt = struct.unpack("<HHIIHH", data[body : body + 16])
+        elif chunk_id == b"data":
+            if fmt is None:
+                raise AudioError(f"{where}: wav stream has a data chunk before its fmt chunk")
+            end = len(data) if size in (0, 0xFFFFFFFF) or body + size > len(data) else body + size
+            codec, channels, rate, _, _, bits = fmt
+            codec_dtypes = {(1, 16): "<i2", (1, 32): "<i4", (3, 32): "<f4"}
+            if (codec, bits) not in codec_dtypes and codec != 0xFFFE:
+                raise AudioError(f"{where}: unsupported wav encoding (format {codec}, {bits} bits)")
+            dtype = codec_dtypes.get((codec, bits), "<i2" if bits == 16 else "<f4")
+            raw = data[body:end]
+            raw = raw[: len(raw) - len(raw) % (np.dtype(dtype).itemsize * channels)]
+            samples = np.frombuffer(raw, dtype=dtype).reshape(-1, channels)
+            if samples.dtype.kind == "i":
+                samples = samples.astype(np.float32) / float(2 ** (bits - 1))
+            return samples.astype(np.float32), rate
+        pos = body + size + (size & 1)
+    raise AudioError(f"{where}: wav stream has no data chunk")
+
+
+def read_audio(
+    entry: str,
+    *,
+    sample_rate: int = SAMPLE_RATE,
+    where: str = "",
+    start: int = 0,
+    frames: int = -1,
+) -> np.ndarray:
+    """Return float32 mono samples for a wav.scp value (path or pipe); `start`/`frames` select a span."""
+    where = where or entry
+    entry = entry.strip()
+    if is_pipe(entry):
+        data = _run_pipe(entry, where)
+        try:
+            samples, rate = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
+        except (RuntimeError, sf.LibsndfileError):
+            samples, rate = _parse_streamed_wav(data, where)
+        stop = None if frames < 0 else start + frames
+        samples = samples[start:stop]
+    else:
+        if not os.path.isfile(entry):
+            raise AudioError(f"{where}: audio file not found: {entry}")
+        if os.path.getsize(entry) == 0:
+            raise AudioError(f"{where}: audio file is empty: {entry}")
+        try:
+            samples, rate = sf.read(entry, dtype="float32", always_2d=True, start=start, frames=frames)
+        except (RuntimeError, sf.LibsndfileError) as err:
+            raise AudioError(f"{where}: cannot read audio file {entry}: {err}") from err
+    if rate != sample_rate:
+        raise AudioError(f"{where}: sample rate is {rate} Hz, expected {sample_rate} Hz")
+    if samples.shape[0] == 0:
+        raise AudioError(f"{where}: audio has no samples")
+    mono = samples[:, 0] if samples.shape[1] == 1 else samples.mean(axis=1)
+    return np.ascontiguousarray(mono, dtype=np.float32)
+
+
+def audio_num_samples(entry: str, *, sample_rate: int = SAMPLE_RATE, where: str = "") -> int:
+    """Length in samples, from the header for plain files (cheap) and by decoding for pipes."""
+    entry = entry.strip()
+    if is_pipe(entry):
+        return len(read_audio(entry, sample_rate=sample_rate, where=where))
+    where = where or entry
+    if not os.path.isfile(entry):
+        raise AudioError(f"{where}: audio file not found: {entry}")
+    try:
+        info = sf.info(entry)
+    except (RuntimeError, sf.LibsndfileError) as err:
+        raise AudioError(f"{where}: cannot read audio file {entry}: {err}") from err
+    if info.samplerate != sample_rate:
+        raise AudioError(f"{where}: sample rate is {info.samplerate} Hz, expected {sample_rate} Hz")
+    if info.frames == 0:
+        raise AudioError(f"{where}: audio has no samples")
+    return int(info.frames)
+
+
+def write_wav(path: str | os.PathLike, samples: np.ndarray, sample_rate: int = SAMPLE_RATE) -> None:
+    """Write 16-bit PCM wav atomically."""
+    with atomic_write(path, "wb") as handle:
+        sf.write(handle, np.asarray(samples, dtype=np.float32), sample_rate, subtype="PCM_16", format="WAV")

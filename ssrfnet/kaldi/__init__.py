@@ -1,0 +1,1 @@
+"""Kaldi data-directory files: tables, trials, validation. No torch needed."""
