@@ -1,0 +1,35 @@
+"""Options of stages 4-6 (extraction, scoring, export), shared by conf files and the command line."""
+
+from __future__ import annotations
+
+import argparse
+
+from ssrfnet.config import float_list, str2bool
+
+
+def add_eval_options(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    group = parser.add_argument_group("evaluation (stages 4-6)")
+    group.add_argument("--eval-num-crops", type=int, default=10,
+                       help="crops per utterance for the official protocol (default 10)")
+    group.add_argument("--eval-crop-seconds", type=float, default=3.0,
+                       help="crop length in seconds; a fixed-length model's own length wins (default 3.0)")
+    group.add_argument("--eval-batch-size", type=int, default=40,
+                       help="crops per forward pass during extraction (default 40)")
+    group.add_argument("--eval-full-utt", type=str2bool, default=True,
+                       help="length-agnostic models: embed the whole utterance for xvector.ark "
+                            "(fixed-length models always use the mean of the crop embeddings)")
+    group.add_argument("--eval-write-crops", type=str2bool, default=True,
+                       help="also write per-crop embeddings crops.{ark,scp} (needed by the crops protocol)")
+    group.add_argument("--eval-protocol", choices=["crops", "utt"], default="crops",
+                       help="main score: crops = mean of the NxN crop cosines (official), "
+                            "utt = cosine of utterance embeddings")
+    group.add_argument("--eval-subtract-mean", type=str2bool, default=False,
+                       help="subtract the mean cohort (training) embedding before cosine scoring "
+                            "(official: false)")
+    group.add_argument("--asnorm-top-n", type=int, default=300,
+                       help="adaptive S-norm: cohort size per side (default 300)")
+    group.add_argument("--p-targets", type=float_list, default=[0.01, 0.05],
+                       help="minDCF target priors, comma-separated (default 0.01,0.05)")
+    group.add_argument("--export-tolerance", type=float, default=1e-4,
+                       help="max abs difference allowed between exported and PyTorch embeddings")
+    return parser
