@@ -15,8 +15,14 @@ def run(tmp_path, *args, env=None):
 
 def test_parallel_jobs_and_job_substitution(tmp_path):
     t0 = time.time()
-    res = run(tmp_path, "--max-jobs-run", "3", "JOB=1:3", "exp/log/x.JOB.log",
-              "sleep 1; echo job JOB; echo out_JOB > out.JOB.txt")
+    res = run(
+        tmp_path,
+        "--max-jobs-run",
+        "3",
+        "JOB=1:3",
+        "exp/log/x.JOB.log",
+        "sleep 1; echo job JOB; echo out_JOB > out.JOB.txt",
+    )
     elapsed = time.time() - t0
     assert res.returncode == 0, res.stderr
     assert elapsed < 2.8, "jobs did not run in parallel"
@@ -31,11 +37,19 @@ def test_parallel_jobs_and_job_substitution(tmp_path):
 
 
 def test_max_jobs_run_limits_parallelism(tmp_path):
-    res = run(tmp_path, "--max-jobs-run", "1", "JOB=1:3", "log/t.JOB.log",
-              "date +%s.%N > start.JOB; sleep 0.3; date +%s.%N > end.JOB")
+    res = run(
+        tmp_path,
+        "--max-jobs-run",
+        "1",
+        "JOB=1:3",
+        "log/t.JOB.log",
+        "date +%s.%N > start.JOB; sleep 0.3; date +%s.%N > end.JOB",
+    )
     assert res.returncode == 0, res.stderr
-    spans = sorted((float((tmp_path / f"start.{n}").read_text()), float((tmp_path / f"end.{n}").read_text()))
-                   for n in (1, 2, 3))
+    spans = sorted(
+        (float((tmp_path / f"start.{n}").read_text()), float((tmp_path / f"end.{n}").read_text()))
+        for n in (1, 2, 3)
+    )
     for (_, e1), (s2, _) in zip(spans, spans[1:]):
         assert s2 >= e1
 
@@ -88,8 +102,14 @@ def test_pick_failed_reruns_only_bad_jobs(tmp_path):
     res = run(tmp_path, "JOB=1:2", "log/r.JOB.log", f"echo ran >> ran.JOB; [ JOB = 1 ] || [ -e {marker} ]")
     assert res.returncode == 1
     marker.write_text("")
-    res = run(tmp_path, "--pick", "failed", "JOB=1:2", "log/r.JOB.log",
-              f"echo ran >> ran.JOB; [ JOB = 1 ] || [ -e {marker} ]")
+    res = run(
+        tmp_path,
+        "--pick",
+        "failed",
+        "JOB=1:2",
+        "log/r.JOB.log",
+        f"echo ran >> ran.JOB; [ JOB = 1 ] || [ -e {marker} ]",
+    )
     assert res.returncode == 0, res.stderr
     assert (tmp_path / "ran.1").read_text() == "ran\n"
     assert (tmp_path / "ran.2").read_text() == "ran\nran\n"
@@ -99,8 +119,17 @@ def test_gpu_option(tmp_path):
     # no GPUs: accepted and ignored
     env = dict(os.environ, PATH="/usr/bin:/bin")
     env.pop("CUDA_VISIBLE_DEVICES", None)
-    res = run(tmp_path, "--gpu", "1", "--mem", "4G", "JOB=1:2", "log/g.JOB.log", "echo cvd=${CUDA_VISIBLE_DEVICES:-none}",
-              env=env)
+    res = run(
+        tmp_path,
+        "--gpu",
+        "1",
+        "--mem",
+        "4G",
+        "JOB=1:2",
+        "log/g.JOB.log",
+        "echo cvd=${CUDA_VISIBLE_DEVICES:-none}",
+        env=env,
+    )
     assert res.returncode == 0, res.stderr
     assert "cvd=none" in (tmp_path / "log/g.1.log").read_text()
     # two fake GPUs: each job gets one
@@ -110,10 +139,22 @@ def test_gpu_option(tmp_path):
     smi.write_text("#!/bin/sh\necho 'GPU 0: Fake (UUID: a)'\necho 'GPU 1: Fake (UUID: b)'\n")
     smi.chmod(0o755)
     env["PATH"] = f"{fake}:/usr/bin:/bin"
-    res = run(tmp_path, "--gpu", "1", "JOB=1:2", "log/h.JOB.log", "echo cvd=$CUDA_VISIBLE_DEVICES; sleep 0.3", env=env)
+    res = run(
+        tmp_path,
+        "--gpu",
+        "1",
+        "JOB=1:2",
+        "log/h.JOB.log",
+        "echo cvd=$CUDA_VISIBLE_DEVICES; sleep 0.3",
+        env=env,
+    )
     assert res.returncode == 0, res.stderr
-    got = sorted(line for n in (1, 2) for line in (tmp_path / f"log/h.{n}.log").read_text().splitlines()
-                 if line.startswith("cvd="))
+    got = sorted(
+        line
+        for n in (1, 2)
+        for line in (tmp_path / f"log/h.{n}.log").read_text().splitlines()
+        if line.startswith("cvd=")
+    )
     assert got == ["cvd=0", "cvd=1"]
 
 
