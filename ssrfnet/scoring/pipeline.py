@@ -1,0 +1,186 @@
+"""Stage 5 driver: score every trial list with every protocol, AS-norm, metrics, DET plots, tables.
+
+Outputs under `<exp>/scores/`:
+- `<list>.<system>.score`: `enroll test score target|nontarget`;
+  system is one of crops, utt, crops_asnormN, utt_asnormN
+- `<list>.det.png`: DET curves of all systems of that list
+- `<list>.result`: Kaldi/WeSpeaker-style `EER = ...` / `minDCF (...) = ...` lines per system
+- `threshold.json`: the verification threshold, the EER point of the development (held-out) trials
+- `mean_vec.npy`: the subtracted mean vector (only with subtract_mean)
+and `<exp>/results.{md,json}` plus the README results section (ssrfnet.scoring.report).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ssrfnet.fileio import atomic_write, atomic_write_text
+from ssrfnet.kaldi.table import read_dict
+from ssrfnet.kaldi.trials import read_trials
+from ssrfnet.scoring.asnorm import asnorm_scores
+from ssrfnet.scoring.cosine import (
+    EmbeddingError,
+    cosine_scores,
+    load_embeddings,
+    scoring_vectors,
+    speaker_means,
+    trial_indices,
+)
+from ssrfnet.scoring.det import plot_det
+from ssrfnet.scoring.metrics import compute_metrics, format_metrics
+from ssrfnet.scoring.report import model_info, write_results
+
+PROTOCOL_NOTE = (
+    "Protocols: *crops* = each utterance cut into N crops of the model's length at "
+    "`int(linspace(0, len - crop, N))` (short files wrap-padded), score = mean of the N x N crop cosines "
+    "(official SSRFNet); *utt* = cosine of one embedding per utterance (whole utterance for "
+    "length-agnostic models, mean of the crop embeddings for fixed-length ones). AS-norm: cohort = "
+    "per-speaker mean embeddings of the training set, top-N adaptive, 0.5*((s-mu_e)/sd_e + (s-mu_t)/sd_t)."
+)
+
+
+def list_name(path: str | os.PathLike) -> str:
+    name = Path(path).name
+    for ext in (".kaldi", ".txt", ".trials", ".lst"):
+        if name.endswith(ext):
+            return name[: -len(ext)]
+    return name
+
+
+def write_score_file(path, trials, scores) -> None:
+    with atomic_write(path) as handle:
+        handle.writelines(
+            f"{e} {t} {s:.6f} {'target' if lab else 'nontarget'}\n"
+            for (e, t, lab), s in zip(trials, scores.tolist())
+        )
+
+
+def _log(msg: str) -> None:
+    print(f"score: {msg}", flush=True)
+
+
+def score_experiment(
+    exp_dir: str | os.PathLike,
+    emb_dir: str | os.PathLike,
+    trial_files: list[str],
+    *,
+    protocol: str = "crops",
+    subtract_mean: bool = False,
+    asnorm: bool = False,
+    top_n: int = 300,
+    cohort_emb: str | None = None,
+    cohort_data: str | None = None,
+    dev_trials: str | None = None,
+    dev_emb: str | None = None,
+    p_targets=(0.01, 0.05),
+    model_path: str | None = None,
+    det: bool = True,
+    model=None,
+) -> dict:
+    exp_dir = Path(exp_dir)
+    scores_dir = exp_dir / "scores"
+    scores_dir.mkdir(parents=True, exist_ok=True)
+    has_crops = (Path(emb_dir) / "crops.scp").is_file()
+    if protocol == "crops" and not has_crops:
+        raise EmbeddingError(
+            f"{emb_dir}/crops.scp: not found; the crops protocol needs per-crop embeddings "
+            "(extract with --eval-write-crops true, or score with --eval-protocol utt)"
+        )
+    t0 = time.time()
+    emb = load_embeddings(emb_dir, crops=has_crops)
+    protocols = [protocol] + [p for p in (("crops", "utt") if has_crops else ("utt",)) if p != protocol]
+    _log(f"{len(emb.keys)} embeddings of size {emb.dim} from {emb_dir} ({time.time() - t0:.1f} s)")
+
+    mean = None
+    cohort = None
+    if subtract_mean or asnorm:
+        if not cohort_emb:
+            raise ValueError("mean subtraction and AS-norm need cohort embeddings (--cohort-emb)")
+        coh = load_embeddings(cohort_emb, dim=emb.dim)
+        if subtract_mean:
+            mean = coh.vectors.astype(np.float64).mean(axis=0).astype(np.float32)
+            np.save(scores_dir / "mean_vec.npy", mean)
+        if asnorm:
+            if not cohort_data:
+                raise ValueError("AS-norm needs the cohort data directory (--cohort-data) for utt2spk")
+            cohort = speaker_means(coh, read_dict(Path(cohort_data) / "utt2spk"), mean)
+            _log(f"AS-norm cohort: {cohort.shape[0]} speaker means from {cohort_emb}, top-{top_n}")
+
+    vectors = {p: scoring_vectors(emb, p, mean) for p in protocols}
+    results: dict = {
+        "exp_dir": str(exp_dir),
+        "emb_dir": str(emb_dir),
+        "model_path": model_path or str(exp_dir / "final.pt"),
+        "protocol": protocol,
+        "subtract_mean": subtract_mean,
+        "asnorm_top_n": top_n if asnorm else None,
+        "cohort": cohort_emb if (asnorm or subtract_mean) else None,
+        "p_targets": list(p_targets),
+        "protocol_note": PROTOCOL_NOTE,
+        "lists": {},
+    }
+    for trial_file in trial_files:
+        name = list_name(trial_file)
+        trials = read_trials(trial_file)
+        enroll, test = trial_indices(trials, emb, trial_file)
+        labels = np.fromiter((t[2] for t in trials), dtype=bool, count=len(trials))
+        systems = {}
+        curves = {}
+        for p in protocols:
+            raw = cosine_scores(vectors[p], enroll, test)
+            runs = [(p, raw)]
+            if cohort is not None:
+                normed = asnorm_scores(raw, enroll, test, vectors[p], cohort, top_n)
+                runs.append((f"{p}_asnorm{top_n}", normed))
+            for system, s in runs:
+                write_score_file(scores_dir / f"{name}.{system}.score", trials, s)
+                systems[system] = compute_metrics(s, labels, p_targets, name=f"{trial_file} ({system})")
+                curves[system] = (s, labels, systems[system]["eer"])
+                _log(f"{name} {system}: EER {systems[system]['eer']:.3f}% " + ", ".join(
+                    f"minDCF({p_:g}) {systems[system][f'min_dcf_{p_:g}']:.4f}" for p_ in p_targets))
+        results["lists"][name] = systems
+        atomic_write_text(
+            scores_dir / f"{name}.result",
+            "".join(f"# {system}\n{format_metrics(m, p_targets)}\n" for system, m in systems.items()),
+        )
+        if det:
+            plot_det(curves, scores_dir / f"{name}.det.png", title=name)
+
+    if dev_trials:
+        results["threshold"] = calibrate_threshold(
+            scores_dir, dev_emb or emb_dir, dev_trials, protocol, mean, p_targets
+        )
+    results["model"] = model_info(exp_dir, model, model_path)
+    write_results(exp_dir, results)
+    return results
+
+
+def calibrate_threshold(scores_dir, dev_emb, dev_trials, protocol, mean, p_targets) -> dict:
+    """EER threshold of the development trials (never the test lists), saved as scores/threshold.json."""
+    emb = load_embeddings(dev_emb, crops=protocol == "crops")
+    trials = read_trials(dev_trials)
+    enroll, test = trial_indices(trials, emb, dev_trials)
+    labels = np.fromiter((t[2] for t in trials), dtype=bool, count=len(trials))
+    s = cosine_scores(scoring_vectors(emb, protocol, mean), enroll, test)
+    name = list_name(dev_trials)
+    write_score_file(Path(scores_dir) / f"{name}.{protocol}.score", trials, s)
+    m = compute_metrics(s, labels, p_targets, name=dev_trials)
+    info = {
+        "threshold": m["eer_threshold"],
+        "criterion": "eer",
+        "protocol": protocol,
+        "trials": str(dev_trials),
+        "embeddings": str(dev_emb),
+        "eer": m["eer"],
+        "min_dcf_thresholds": {f"{p:g}": m[f"min_dcf_{p:g}_threshold"] for p in p_targets},
+        "mean_vec": str(Path(scores_dir) / "mean_vec.npy") if mean is not None else None,
+        "note": "score >= threshold means same speaker; cosine without AS-norm",
+    }
+    atomic_write_text(Path(scores_dir) / "threshold.json", json.dumps(info, indent=2) + "\n")
+    _log(f"threshold {info['threshold']:.4f} from {dev_trials} (dev EER {m['eer']:.3f}%)")
+    return info

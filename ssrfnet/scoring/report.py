@@ -1,0 +1,131 @@
+"""Result tables: `<exp>/results.md`, `<exp>/results.json`, and a marked section of `<exp>/README.md`.
+
+Regenerating is idempotent: the README section between the begin/end markers is replaced, never
+appended twice; text outside the markers is kept.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from ssrfnet.fileio import atomic_write_text
+
+BEGIN = "<!-- ssrfnet:{name} begin (generated; edits inside are overwritten) -->"
+END = "<!-- ssrfnet:{name} end -->"
+
+SYSTEM_TITLES = {
+    "crops": "cosine, mean of crop x crop cosines (official)",
+    "utt": "cosine, utterance embeddings",
+}
+
+
+def system_title(system: str) -> str:
+    if system in SYSTEM_TITLES:
+        return SYSTEM_TITLES[system]
+    if "_asnorm" in system:
+        base, n = system.split("_asnorm")
+        return f"AS-norm top-{n} on {base}"
+    return system
+
+
+def model_info(exp_dir: str | os.PathLike, model=None, model_path: str | None = None) -> dict:
+    """Parameters and MACs of the experiment's model, via ssrfnet.bin.model_info when it exists."""
+    info: dict = {}
+    exp_dir = Path(exp_dir)
+    try:
+        if model is None:
+            final = Path(model_path) if model_path else exp_dir / "final.pt"
+            if not final.is_file():
+                return info
+            from ssrfnet.models import load_model
+
+            model = load_model(str(final))
+        info["parameters"] = int(sum(p.numel() for p in model.parameters()))
+        try:
+            from ssrfnet.bin.model_info import model_summary
+        except ImportError:
+            return info
+        summary = model_summary(model, seconds=3.0)
+        info["summary"] = summary
+        for key in ("params", "parameters", "total_params"):
+            if isinstance(summary.get(key), (int, float)):
+                info["parameters"] = int(summary[key])
+        for key in ("macs", "MACs", "total_macs"):
+            if isinstance(summary.get(key), (int, float)):
+                info["macs"] = float(summary[key])
+    except Exception as err:  # the table is still useful without the model figures
+        info["error"] = f"{type(err).__name__}: {err}"
+    return info
+
+
+def _fmt_count(value) -> str:
+    if value is None:
+        return "n/a"
+    value = float(value)
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if value >= scale:
+            return f"{value / scale:.2f} {unit}"
+    return f"{value:.0f}"
+
+
+def results_markdown(results: dict) -> str:
+    """A markdown table: one row per (trial list, system), EER and minDCF columns."""
+    p_targets = results.get("p_targets", [0.01, 0.05])
+    info = results.get("model", {})
+    lines = []
+    lines.append(
+        f"Model: `{results.get('model_path', 'n/a')}`; parameters: {_fmt_count(info.get('parameters'))}; "
+        f"MACs (3 s): {_fmt_count(info.get('macs'))}"
+    )
+    if results.get("protocol_note"):
+        lines.append("")
+        lines.append(results["protocol_note"])
+    lines.append("")
+    dcf_cols = " | ".join(f"minDCF (p={p:g})" for p in p_targets)
+    header = f"| trials | system | EER (%) | {dcf_cols} | trials |"
+    lines.append(header)
+    lines.append("|" + "---|" * (4 + len(p_targets)))
+    for list_name, systems in results.get("lists", {}).items():
+        for system, m in systems.items():
+            dcfs = " | ".join(f"{m[f'min_dcf_{p:g}']:.4f}" for p in p_targets)
+            lines.append(
+                f"| {list_name} | {system_title(system)} | {m['eer']:.3f} | {dcfs} | {m['num_trials']:,} |"
+            )
+    if results.get("threshold"):
+        th = results["threshold"]
+        lines.append("")
+        lines.append(
+            f"Verification threshold {th['threshold']:.4f} ({th['criterion']} point of `{th['trials']}`, "
+            f"{th['protocol']} cosine; dev EER {th['eer']:.3f}%), stored in `scores/threshold.json`."
+        )
+    return "\n".join(lines) + "\n"
+
+
+def replace_section(text: str, name: str, body: str) -> str:
+    begin, end = BEGIN.format(name=name), END.format(name=name)
+    block = f"{begin}\n{body.rstrip()}\n{end}"
+    if begin in text and end in text:
+        head, rest = text.split(begin, 1)
+        _, tail = rest.split(end, 1)
+        return head + block + tail
+    sep = "" if not text or text.endswith("\n\n") else ("\n" if text.endswith("\n") else "\n\n")
+    return text + sep + block + "\n"
+
+
+def update_readme(path: str | os.PathLike, name: str, title: str, body: str) -> None:
+    """Replace (or add) the marked section `name` of a README with `## title` + body."""
+    path = Path(path)
+    text = path.read_text(encoding="utf-8") if path.is_file() else f"# {path.parent.name}\n\n"
+    atomic_write_text(path, replace_section(text, name, f"## {title}\n\n{body}"))
+
+
+def write_results(exp_dir: str | os.PathLike, results: dict) -> str:
+    """Write results.json, results.md and the README results section; return the markdown."""
+    exp_dir = Path(exp_dir)
+    atomic_write_text(exp_dir / "results.json", json.dumps(results, indent=2, sort_keys=True) + "\n")
+    table = results_markdown(results)
+    atomic_write_text(exp_dir / "results.md", f"# Results: {exp_dir.name}\n\n{table}")
+    update_readme(exp_dir / "README.md", "results", "Results", table)
+    return table
