@@ -184,6 +184,7 @@ def test_combine_extra_files_and_shared_speakers(tmp_path):
     # rename b's utterance so ids are unique but the speaker is shared
     for f in ("utt2spk", "wav.scp", "utt2dur", "spk2utt"):
         (b / f).write_text((b / f).read_text().replace("spkA-u1", "spkA-u9"))
+    (tmp_path / "wav" / "spkA-u9.wav").touch()
     res = sh(tmp_path, "combine_data.sh", "--extra-files", "utt2dur", tmp_path / "ab", a, b)
     assert res.returncode == 0, res.stderr
     assert (tmp_path / "ab/spk2utt").read_text() == "spkA spkA-u1 spkA-u2 spkA-u9\n"
