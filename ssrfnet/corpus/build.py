@@ -129,32 +129,43 @@ def _write_wav_atomic(path: Path, data, sr: int = 16000) -> None:
         raise
 
 
-def run_job(root: str, job: dict, soundfont: str | None) -> str:
-    """Render one job; returns its first output path.  Skips jobs whose outputs all exist."""
+def _render_speech(items: list[dict], rootp: Path, tmpdir: str) -> None:
+    """TTS + sox for each missing utterance, then one ffmpeg call for all m4a outputs of the batch."""
+    staged = []
+    for n, it in enumerate(items):
+        final = rootp / it["out"]
+        if final.exists():
+            continue
+        raw = os.path.join(tmpdir, f"tts{n}.wav")
+        wav = os.path.join(tmpdir, f"utt{n}.wav")
+        pre = tts(Voice(**it["voice"]), it["text"], raw, it["dpitch"], it["drate"])
+        sox_finish(raw, wav, pre, Channel(**it["channel"]), it["max_dur"])
+        os.unlink(raw)
+        staged.append((wav, final, _tmp_beside(final), it["fmt"]))
+    try:
+        to_encode = [(wav, tmp) for wav, _, tmp, fmt in staged if fmt == "m4a"]
+        if to_encode:
+            encode_m4a(to_encode)
+        for wav, final, tmp, fmt in staged:
+            if fmt != "m4a":
+                shutil.move(wav, tmp)
+            os.replace(tmp, final)
+    finally:
+        for _, _, tmp, _ in staged:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+
+
+def run_job(root: str, job: dict, soundfont: str | None) -> int:
+    """Render one job; returns the number of its output files.  Skips jobs whose outputs all exist."""
     rootp = Path(root)
     outs = [rootp / o for o in job_outputs(job)]
     if all(o.exists() for o in outs):
-        return job["out"]
+        return 0
     with tempfile.TemporaryDirectory(prefix="minicorpus.") as tmpdir:
         kind = job["kind"]
         if kind == "speech":
-            voice = Voice(**job["voice"])
-            raw = os.path.join(tmpdir, "tts.wav")
-            pre = tts(voice, job["text"], raw, job["dpitch"], job["drate"])
-            final = outs[0]
-            staged = os.path.join(tmpdir, "final.wav")
-            sox_finish(raw, staged, pre, Channel(**job["channel"]), job["max_dur"])
-            tmp = _tmp_beside(final)
-            try:
-                if job["fmt"] == "m4a":
-                    encode_m4a(staged, tmp)
-                else:
-                    shutil.move(staged, tmp)
-                os.replace(tmp, final)
-            except BaseException:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(tmp)
-                raise
+            _render_speech(job["items"], rootp, tmpdir)
         elif kind == "noise":
             _write_wav_atomic(outs[0], musan.synth_noise(job["noise"], job["seconds"], job["seed"]))
         elif kind == "music":
@@ -170,7 +181,7 @@ def run_job(root: str, job: dict, soundfont: str | None) -> str:
                     _write_wav_atomic(out, h)
         else:
             raise ValueError(f"unknown job kind {kind}")
-    return job["out"]
+    return len(outs)
 
 
 def _job_cost(job: dict) -> float:
@@ -180,7 +191,8 @@ def _job_cost(job: dict) -> float:
     if job["kind"] == "music":
         return 1.0 + job["seconds"] / 10
     if job["kind"] == "speech":
-        return (3.0 if job["voice"]["engine"] == "festival" else 1.0) * (1 + len(job["text"]) / 300)
+        return sum((3.0 if it["voice"]["engine"] == "festival" else 1.0) * (1 + len(it["text"]) / 300)
+                   for it in job["items"])
     return 0.5
 
 
@@ -203,15 +215,16 @@ def render(root: str, jobs: list[dict], nj: int, progress: bool = True) -> None:
     todo = [j for j in jobs if not all((Path(root) / o).exists() for o in job_outputs(j))]
     soundfont = find_soundfont() if any(j["kind"] == "music" for j in todo) else None
     todo.sort(key=_job_cost, reverse=True)
-    bar = _progress(len(jobs), progress)
+    n_files = sum(len(job_outputs(j)) for j in jobs)
+    bar = _progress(n_files, progress)
     if bar is not None:
-        bar.update(len(jobs) - len(todo))
+        bar.update(n_files - sum(len(job_outputs(j)) for j in todo))
     try:
         if nj <= 1:
             for job in todo:
-                run_job(root, job, soundfont)
+                n = run_job(root, job, soundfont)
                 if bar is not None:
-                    bar.update(1)
+                    bar.update(n)
             return
         with ProcessPoolExecutor(max_workers=nj, initializer=_worker_init) as pool:
             pending = set()
@@ -224,9 +237,9 @@ def render(root: str, jobs: list[dict], nj: int, progress: bool = True) -> None:
             while pending:
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for fut in done:
-                    fut.result()
+                    n = fut.result()
                     if bar is not None:
-                        bar.update(1)
+                        bar.update(n)
                     nxt = next(it, None)
                     if nxt is not None:
                         pending.add(pool.submit(run_job, root, nxt, soundfont))
@@ -322,9 +335,8 @@ def make_mini_corpus(root, size: str = "tiny", seed: int = 1234, nj: int | None 
         return _summary(root, params, time.time() - t0, noop=True)
     require_tools(required_tools(params))
     plan = plan_corpus(params)
-    if "text2wave" not in required_tools(params) and any(
-        j["kind"] == "speech" and j["voice"]["engine"] == "festival" for j in plan["jobs"]
-    ):
+    engines = {it["voice"]["engine"] for j in plan["jobs"] if j["kind"] == "speech" for it in j["items"]}
+    if "festival" in engines:
         require_tools(["text2wave"])
     root.mkdir(parents=True, exist_ok=True)
     atomic_write_text(root / PARAMS, _stamp_params(params))

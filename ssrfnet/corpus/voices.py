@@ -236,8 +236,20 @@ def sox_finish(in_wav: str, out_wav: str, pre_fx: list[str], channel: Channel | 
           out_wav, *fx])
 
 
-def encode_m4a(in_wav: str, out_path: str) -> None:
-    """AAC in an MP4 (m4a) container like VoxCeleb2; bit-exact flags keep the bytes reproducible."""
-    _run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", in_wav, "-map_metadata", "-1",
-          "-fflags", "+bitexact", "-flags:a", "+bitexact", "-c:a", "aac", "-b:a", "64k",
-          "-f", "ipod", out_path])
+M4A_OPTS = ("-map_metadata", "-1", "-fflags", "+bitexact", "-flags:a", "+bitexact",
+            "-c:a", "aac", "-aac_coder", "fast", "-b:a", "48k", "-f", "ipod")
+
+
+def encode_m4a(pairs: list[tuple[str, str]]) -> None:
+    """AAC in an MP4 (m4a) container like VoxCeleb2, several (in_wav, out_path) pairs per ffmpeg call.
+
+    ffmpeg's start-up dominates for short files, so one process encodes a whole batch; the output
+    options are repeated per output (they do not carry over) and the bit-exact flags keep the bytes
+    reproducible.
+    """
+    cmd = ["ffmpeg", "-nostdin", "-v", "error", "-y"]
+    for in_wav, _ in pairs:
+        cmd += ["-i", in_wav]
+    for i, (_, out_path) in enumerate(pairs):
+        cmd += ["-map", str(i), *M4A_OPTS, out_path]
+    _run(cmd)

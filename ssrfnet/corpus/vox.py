@@ -133,7 +133,7 @@ def _jitter(rng: random.Random, voice: Voice) -> tuple[float, float]:
 
 def plan_speaker_utts(rng, spk: Speaker, sessions: int, n_utts: int, used_sessions: set, fmt: str,
                       prefix: str, sentences, short_frac: float) -> list[dict]:
-    """Sessions with their own channel, and one render job per utterance (numbered per session)."""
+    """Sessions with their own channel, and one render item per utterance (numbered per session)."""
     spk.sessions = [(session_id(rng, used_sessions), random_channel(rng)) for _ in range(max(1, sessions))]
     # every session gets one utterance, the rest are spread at random
     owners = list(range(len(spk.sessions)))[:n_utts]
@@ -211,8 +211,20 @@ def plan_vox(rng: random.Random, p: dict) -> dict:
             "max_dur": None,
             "fmt": "wav",
         })
-    return {"train": train, "test": test, "babble": babble,
-            "jobs": jobs + test_jobs + babble_jobs, "test_jobs": test_jobs}
+    batches = batch_by_speaker(jobs) + batch_by_speaker(test_jobs) + [batch([j]) for j in babble_jobs]
+    return {"train": train, "test": test, "babble": babble, "jobs": batches, "test_jobs": test_jobs}
+
+
+def batch(items: list[dict]) -> dict:
+    """One worker job rendering several utterances (one ffmpeg call encodes all of their m4a files)."""
+    return {"kind": "speech", "out": items[0]["out"], "outs": [it["out"] for it in items], "items": items}
+
+
+def batch_by_speaker(items: list[dict]) -> list[dict]:
+    groups: dict[str, list[dict]] = {}
+    for it in items:
+        groups.setdefault(it["out"].rsplit("/", 3)[1], []).append(it)
+    return [batch(g) for g in groups.values()]
 
 
 # ----------------------------------------------------------------------------------------- trials
@@ -230,22 +242,19 @@ def make_trials(rng: random.Random, utts: dict, speakers: list[Speaker], n_trial
                 hard: bool = False) -> list[tuple[int, str, str]]:
     """Roughly balanced target / non-target trials in VoxCeleb's `label enroll test` form.
 
-    Targets pair different sessions of one speaker (same-session pairs only when too few cross-session
-    pairs exist).  Non-targets pair two different speakers; with hard=True only speakers of the same
+    Targets pair different sessions of one speaker (same-session pairs only for a speaker with a single
+    session); when there are fewer such pairs than n_trials / 2, the list gets shorter rather than
+    unbalanced.  Non-targets pair two different speakers; with hard=True only speakers of the same
     engine and gender.
     """
     ids = [s.spk_id for s in speakers if s.spk_id in utts]
-    cross, same = [], []
+    pairs = []
     for spk in ids:
         u = utts[spk]
-        for a in u:
-            for b in u:
-                if a[1] != b[1]:
-                    (cross if a[0] != b[0] else same).append((1, a[1], b[1]))
-    want_t = n_trials // 2
-    targets = rng.sample(cross, min(want_t, len(cross)))
-    if len(targets) < want_t:
-        targets += rng.sample(same, min(want_t - len(targets), len(same)))
+        cross = [(1, a[1], b[1]) for a in u for b in u if a[0] != b[0]]
+        # same-session targets only for a speaker recorded in a single session
+        pairs += cross or [(1, a[1], b[1]) for a in u for b in u if a[1] != b[1]]
+    targets = rng.sample(pairs, min(n_trials // 2, len(pairs)))
     groups: dict = {}
     for s in speakers:
         if s.spk_id in utts:
