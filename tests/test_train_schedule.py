@@ -1,0 +1,48 @@
+"""The official two-phase LR schedule at its key steps."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+from ssrfnet.train.options import add_train_options
+from ssrfnet.train.schedule import LRSchedule
+
+
+def official():
+    ns = add_train_options(argparse.ArgumentParser()).parse_args([])
+    return LRSchedule.from_options(vars(ns))
+
+
+def test_official_defaults_at_key_steps():
+    s = official()
+    assert s.max_steps == 304000 and s.switch == 32000
+    assert s(0) == pytest.approx(1e-4)
+    assert s(1000) == pytest.approx(5.5e-4)
+    assert s(2000) == pytest.approx(1e-3)
+    assert s(17000) == pytest.approx((1e-3 + 1e-4) / 2)
+    assert s(31999) == pytest.approx(1e-4, rel=1e-3)
+    assert s.phase(31999) == "adamw" and s.phase(32000) == "sgd"
+    assert s(32000) == pytest.approx(1e-4)
+    assert s(33000) == pytest.approx((1e-4 + 0.1) / 2)
+    assert s(34000) == pytest.approx(0.1)
+    assert s(169000) == pytest.approx((0.1 + 1e-4) / 2)
+    assert s(304000) == pytest.approx(1e-4)
+
+
+def test_monotone_pieces():
+    s = official()
+    warm = [s(i) for i in range(0, 2001, 100)]
+    assert warm == sorted(warm)
+    cos = [s(i) for i in range(2000, 32000, 500)]
+    assert cos == sorted(cos, reverse=True)
+    cos2 = [s(i) for i in range(34000, 304001, 5000)]
+    assert cos2 == sorted(cos2, reverse=True)
+
+
+def test_no_switch():
+    s = LRSchedule(max_steps=100, warmup_steps=10, sgd_switch_step=0)
+    assert s.switch == 100 and s.phase(99) == "adamw"
+    assert s(100) == pytest.approx(1e-4)
+    assert s(10) == pytest.approx(1e-3)
