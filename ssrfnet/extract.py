@@ -1,0 +1,314 @@
+"""Stage 4: speaker embeddings of every utterance of a data directory.
+
+Official protocol (SSRFNet eval): each file gives `num_crops` (10) crops of the model's input length
+(3 s = 48000 samples) starting at `int(linspace(0, len - 48000, 10))`; a file of at most 3 s is
+wrap-padded to 3 s and that crop is replicated 10 times. Crops of many utterances are batched into
+one forward pass (`batch_size` crops per pass).
+
+Per utterance we store:
+- `crops.{ark,scp}`: the (num_crops, dim) crop embeddings (scored as the mean of the crop x crop cosines);
+- `xvector.{ark,scp}`: one (dim,) vector. For a length-agnostic model (`crop_samples` None) it is the
+  embedding of the whole utterance (when `full_utt`); for a fixed-length model such as the faithful
+  SV-Mixer/SSRFNet it is the mean of the crop embeddings.
+
+Jobs write `split/xvector.<job>.{ark,scp}` atomically (temporary names, renamed when complete) and
+`merge_parts` joins them into `xvector.scp` only when every utterance of the data directory is present;
+otherwise it fails naming the missing utterances and no merged scp is left behind.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ssrfnet.audio import SAMPLE_RATE, AudioError, read_audio
+from ssrfnet.fileio import atomic_write
+from ssrfnet.kaldi.table import read_table
+
+log = logging.getLogger("ssrfnet.extract")
+
+
+class ExtractionError(RuntimeError):
+    pass
+
+
+def crop_starts(num_samples: int, crop_samples: int, num_crops: int) -> np.ndarray:
+    """Start sample of each crop: int(linspace(0, len - crop, num_crops)); all 0 for short files."""
+    last = max(num_samples - crop_samples, 0)
+    return np.linspace(0, last, num_crops).astype(np.int64)
+
+
+def make_crops(wav: np.ndarray, crop_samples: int, num_crops: int) -> np.ndarray:
+    """(num_crops, crop_samples) float32; files shorter than a crop are wrap-padded (np.pad 'wrap')."""
+    wav = np.asarray(wav, dtype=np.float32)
+    if wav.size == 0:
+        raise ValueError("cannot crop an empty waveform")
+    if wav.size <= crop_samples:
+        padded = np.pad(wav, (0, crop_samples - wav.size), mode="wrap")
+        return np.repeat(padded[None, :], num_crops, axis=0)
+    starts = crop_starts(wav.size, crop_samples, num_crops)
+    return np.stack([wav[s : s + crop_samples] for s in starts])
+
+
+def resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+class EmbeddingExtractor:
+    """Batched crop (and whole-utterance) embeddings from any model honouring the embedding interface."""
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        *,
+        num_crops: int = 10,
+        crop_seconds: float = 3.0,
+        batch_size: int = 40,
+        full_utt: bool = True,
+        device: str | torch.device = "cpu",
+    ):
+        self.device = resolve_device(device) if isinstance(device, str) else device
+        self.model = model.eval().to(self.device)
+        self.embed_dim = int(model.embed_dim)
+        fixed = getattr(model, "crop_samples", None)
+        self.fixed_length = fixed is not None
+        self.crop_samples = int(fixed) if fixed is not None else int(round(crop_seconds * SAMPLE_RATE))
+        self.num_crops = int(num_crops)
+        self.batch_size = max(1, int(batch_size))
+        self.full_utt = bool(full_utt) and not self.fixed_length
+        if self.num_crops < 1:
+            raise ValueError(f"num_crops must be >= 1, got {num_crops}")
+
+    @torch.inference_mode()
+    def forward(self, batch: np.ndarray, key: str = "") -> np.ndarray:
+        x = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)).to(self.device)
+        out = self.model(x)
+        if out.ndim != 2 or out.shape[0] != x.shape[0] or out.shape[1] != self.embed_dim:
+            raise ExtractionError(
+                f"model output for {key or 'a batch'} has shape {tuple(out.shape)}, expected "
+                f"({x.shape[0]}, {self.embed_dim}) (embed_dim)"
+            )
+        out = out.float().cpu().numpy()
+        if not np.all(np.isfinite(out)):
+            raise ExtractionError(f"model produced NaN/inf embeddings for {key or 'a batch'}")
+        return out
+
+    def embed_crops(self, crops: np.ndarray) -> np.ndarray:
+        """(M, crop_samples) -> (M, dim), `batch_size` crops per forward pass."""
+        return np.concatenate(
+            [self.forward(crops[i : i + self.batch_size]) for i in range(0, len(crops), self.batch_size)]
+        )
+
+    def _flush(self, pending):
+        crops = np.concatenate([c for _, _, c in pending])
+        emb = self.embed_crops(crops)
+        offset = 0
+        for key, wav, c in pending:
+            e = emb[offset : offset + len(c)]
+            offset += len(c)
+            vec = self.forward(wav[None, :], key)[0] if self.full_utt else e.mean(axis=0)
+            yield key, vec.astype(np.float32), e.astype(np.float32)
+
+    def extract(self, items):
+        """items: iterable of (key, wav). Yields (key, vector (dim,), crops (num_crops, dim))."""
+        pending, count = [], 0
+        for key, wav in items:
+            c = make_crops(wav, self.crop_samples, self.num_crops)
+            pending.append((key, wav, c))
+            count += len(c)
+            if count >= self.batch_size:
+                yield from self._flush(pending)
+                pending, count = [], 0
+        if pending:
+            yield from self._flush(pending)
+
+
+def iter_audio(entries, where_prefix: str, prefetch: int = 4, failed: list | None = None):
+    """Yield (key, wav) for (key, wav.scp value) pairs, reading ahead in threads; bad audio is
+    logged and skipped (appended to `failed`) so one broken file does not hide the others."""
+    def load(key, entry):
+        return read_audio(entry, where=f"{where_prefix}:{key}")
+
+    with ThreadPoolExecutor(max_workers=max(1, prefetch)) as pool:
+        queue = collections.deque()
+        it = iter(entries)
+        for key, entry in it:
+            queue.append((key, pool.submit(load, key, entry)))
+            if len(queue) >= prefetch:
+                break
+        while queue:
+            key, fut = queue.popleft()
+            nxt = next(it, None)
+            if nxt is not None:
+                queue.append((nxt[0], pool.submit(load, *nxt)))
+            try:
+                wav = fut.result()
+            except AudioError as err:
+                log.warning("skipping %s: %s", key, err)
+                if failed is not None:
+                    failed.append((key, str(err)))
+                continue
+            yield key, wav
+
+
+def job_slice(keys: list[str], job: int, num_jobs: int) -> list[str]:
+    """Contiguous 1-based job share of the sorted keys (np.array_split sizes)."""
+    if not 1 <= job <= num_jobs:
+        raise ValueError(f"job {job} is outside 1..{num_jobs}")
+    bounds = np.linspace(0, len(keys), num_jobs + 1).astype(np.int64)
+    return keys[bounds[job - 1] : bounds[job]]
+
+
+class ArkScpWriter:
+    """kaldiio ark+scp written under temporary names; `commit()` renames them, scp last."""
+
+    def __init__(self, ark: Path, scp: Path):
+        import kaldiio
+
+        self.ark, self.scp = Path(ark), Path(scp)
+        self.ark.parent.mkdir(parents=True, exist_ok=True)
+        self.tmp_ark = self.ark.with_name(f".{self.ark.name}.tmp{os.getpid()}")
+        self.tmp_scp = self.scp.with_name(f".{self.scp.name}.tmp{os.getpid()}")
+        self._writer = kaldiio.WriteHelper(f"ark,scp:{self.tmp_ark},{self.tmp_scp}")
+
+    def __call__(self, key: str, array: np.ndarray):
+        self._writer(key, np.asarray(array, dtype=np.float32))
+
+    def commit(self):
+        self._writer.close()
+        lines = []
+        with open(self.tmp_scp, encoding="utf-8") as handle:
+            for line in handle:
+                key, rest = line.rstrip("\n").split(" ", 1)
+                path, offset = rest.rsplit(":", 1)
+                if path != str(self.tmp_ark):
+                    raise ExtractionError(f"unexpected ark path {path} in {self.tmp_scp}")
+                lines.append(f"{key} {self.ark}:{offset}\n")
+        os.replace(self.tmp_ark, self.ark)
+        with atomic_write(self.scp) as handle:
+            handle.writelines(lines)
+        os.unlink(self.tmp_scp)
+
+    def abort(self):
+        self._writer.close()
+        for p in (self.tmp_ark, self.tmp_scp):
+            if p.exists():
+                p.unlink()
+
+
+def extract_job(
+    extractor: EmbeddingExtractor,
+    data_dir: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    *,
+    job: int = 1,
+    num_jobs: int = 1,
+    write_crops: bool = True,
+    prefetch: int = 4,
+) -> dict:
+    """Embed this job's share of `<data>/wav.scp` into `<out>/split/{xvector,crops}.<job>.{ark,scp}`."""
+    data_dir, out_dir = Path(data_dir), Path(out_dir)
+    wav_scp = data_dir / "wav.scp"
+    table = dict(read_table(wav_scp))
+    keys = job_slice(sorted(table), job, num_jobs)
+    split = out_dir / "split"
+    writers = {"xvector": ArkScpWriter(split / f"xvector.{job}.ark", split / f"xvector.{job}.scp")}
+    if write_crops:
+        writers["crops"] = ArkScpWriter(split / f"crops.{job}.ark", split / f"crops.{job}.scp")
+    failed: list = []
+    start, done, seconds = time.time(), 0, 0.0
+    try:
+        audio = iter_audio(((k, table[k]) for k in keys), str(wav_scp), prefetch, failed)
+
+        def counted():
+            nonlocal seconds
+            for key, wav in audio:
+                seconds += len(wav) / SAMPLE_RATE
+                yield key, wav
+
+        for key, vec, crops in extractor.extract(counted()):
+            writers["xvector"](key, vec)
+            if write_crops:
+                writers["crops"](key, crops)
+            done += 1
+            if done % 1000 == 0:
+                log.info("job %d: %d/%d utterances (%.1f s)", job, done, len(keys), time.time() - start)
+    except BaseException:
+        for w in writers.values():
+            w.abort()
+        raise
+    for w in writers.values():
+        w.commit()
+    elapsed = time.time() - start
+    log.info(
+        "job %d: %d of %d utterances, %.1f h audio in %.1f s (%.0fx real time); %d failed",
+        job, done, len(keys), seconds / 3600, elapsed, seconds / max(elapsed, 1e-9), len(failed),
+    )
+    return {"job": job, "done": done, "total": len(keys), "failed": failed, "seconds": elapsed}
+
+
+def merge_parts(data_dir: str | os.PathLike, out_dir: str | os.PathLike, num_jobs: int,
+                write_crops: bool = True) -> int:
+    """Join the job scps into `<out>/xvector.scp` (+ crops.scp); fail naming utterances without embeddings."""
+    data_dir, out_dir = Path(data_dir), Path(out_dir)
+    wanted = [k for k, _ in read_table(data_dir / "wav.scp")]
+    names = ["xvector"] + (["crops"] if write_crops else [])
+    for name in names:
+        merged = out_dir / f"{name}.scp"
+        if merged.exists():
+            merged.unlink()  # never leave a stale merged scp a later stage would trust
+    for name in names:
+        lines = {}
+        missing_parts = []
+        for job in range(1, num_jobs + 1):
+            part = out_dir / "split" / f"{name}.{job}.scp"
+            if not part.is_file():
+                missing_parts.append(str(part))
+                continue
+            with open(part, encoding="utf-8") as handle:
+                for line in handle:
+                    key = line.split(" ", 1)[0]
+                    lines[key] = line if line.endswith("\n") else line + "\n"
+        missing = [k for k in wanted if k not in lines]
+        if missing_parts or missing:
+            shown = " ".join(missing[:10]) + (" ..." if len(missing) > 10 else "")
+            parts = f"; job outputs missing: {' '.join(missing_parts)}" if missing_parts else ""
+            raise ExtractionError(
+                f"{out_dir}: {len(missing)} of {len(wanted)} utterances of {data_dir} have no {name} "
+                f"embedding: {shown}{parts} (see {out_dir}/log/extract.*.log)"
+            )
+        extra = set(lines) - set(wanted)
+        with atomic_write(out_dir / f"{name}.scp") as handle:
+            handle.writelines(lines[k] for k in sorted(lines) if k not in extra)
+    return len(wanted)
+
+
+def extract_data_dir(
+    model: torch.nn.Module,
+    data_dir: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    *,
+    num_crops: int = 10,
+    crop_seconds: float = 3.0,
+    batch_size: int = 40,
+    full_utt: bool = True,
+    write_crops: bool = True,
+    device: str = "cpu",
+) -> Path:
+    """Single-process extraction + merge (used by evaluate and tests)."""
+    extractor = EmbeddingExtractor(
+        model, num_crops=num_crops, crop_seconds=crop_seconds, batch_size=batch_size,
+        full_utt=full_utt, device=device,
+    )
+    extract_job(extractor, data_dir, out_dir, write_crops=write_crops)
+    merge_parts(data_dir, out_dir, 1, write_crops)
+    return Path(out_dir)

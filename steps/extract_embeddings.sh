@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Stage 4: speaker embeddings of every utterance of a data directory.
+#
+# Writes <out-dir>/xvector.{scp} (one 192-d vector per utterance) and, unless --write-crops false,
+# <out-dir>/crops.scp (a num_crops x 192 matrix per utterance: the official 10 x 3 s crops at
+# int(linspace(0, len-48000, 10)), files <= 3 s wrap-padded and replicated). For fixed-length models
+# (the faithful SV-Mixer/SSRFNet) the utterance vector is the mean of the crop embeddings; for
+# length-agnostic models it is the embedding of the whole utterance.
+# The data directory is split into --nj contiguous shares (sorted keys), one job each; the merged
+# scp files are written only when every utterance of wav.scp has an embedding.
+
+# Begin configuration section.
+cmd=run.pl
+nj=4
+gpu=0            # 1: ask the launcher for a GPU per job (--gpu 1); the job uses CUDA when visible
+conf=            # option file (e.g. exp/ssrfnet/config.conf) with the --eval-* options
+num_crops=       # overrides --eval-num-crops of the conf
+write_crops=     # true|false, overrides --eval-write-crops of the conf (false for large cohort sets)
+batch_size=      # crops per forward pass, overrides --eval-batch-size
+num_threads=1    # torch CPU threads per job
+stage=0
+# End configuration section.
+
+# shellcheck disable=SC2034  # read by utils/parse_options.sh
+help_message="Usage: $0 [options] <model.pt> <data-dir> <out-dir>
+e.g.: $0 --cmd run.pl --nj 8 --conf exp/ssrfnet/config.conf exp/ssrfnet/final.pt data/vox1 \\
+        exp/ssrfnet/embeddings/vox1
+Options:
+  --cmd CMD            job launcher (run.pl, slurm.pl, queue.pl; default run.pl)
+  --nj N               number of parallel jobs (default 4)
+  --gpu 0|1            request a GPU per job from the launcher (default 0)
+  --conf FILE          option file with --eval-* options (default: none, built-in defaults)
+  --num-crops N        crops per utterance (default: conf, else 10)
+  --write-crops B      true|false: write crops.{ark,scp} (default: conf, else true)
+  --batch-size N       crops per forward pass (default: conf, else 40)
+  --num-threads N      torch threads per job (default 1)
+  --stage N            0: extract and merge; 1: merge only"
+
+echo "$0 $*"
+# shellcheck source=/dev/null
+if [ -f path.sh ]; then . ./path.sh; fi
+# shellcheck source=/dev/null
+. utils/parse_options.sh || exit 1
+set -euo pipefail
+
+if [ $# -ne 3 ]; then
+  echo "$help_message" >&2
+  exit 1
+fi
+model=$1
+data=$2
+dir=$3
+
+for f in "$model" "$data/wav.scp"; do
+  [ -f "$f" ] || { echo "$0: no such file $f" >&2; exit 1; }
+done
+[ -z "$conf" ] || [ -f "$conf" ] || { echo "$0: no such conf file $conf" >&2; exit 1; }
+num_utts=$(wc -l < "$data/wav.scp")
+if [ "$nj" -gt "$num_utts" ]; then
+  echo "$0: --nj $nj is more than the $num_utts utterances of $data; using $num_utts jobs"
+  nj=$num_utts
+fi
+
+opts=()
+[ -n "$conf" ] && opts+=(--conf "$conf")
+[ -n "$num_crops" ] && opts+=(--eval-num-crops "$num_crops")
+[ -n "$write_crops" ] && opts+=(--eval-write-crops "$write_crops")
+[ -n "$batch_size" ] && opts+=(--eval-batch-size "$batch_size")
+launcher=()
+[ "$gpu" -gt 0 ] && launcher+=(--gpu "$gpu")
+
+mkdir -p "$dir/log"
+# A merged scp from an earlier run must not survive a failed run.
+rm -f "$dir/xvector.scp" "$dir/crops.scp"
+
+if [ "$stage" -le 0 ]; then
+  rm -f "$dir"/split/xvector.*.scp "$dir"/split/crops.*.scp
+  # shellcheck disable=SC2086  # $cmd holds the launcher and its options
+  if ! $cmd "${launcher[@]}" JOB=1:"$nj" "$dir/log/extract.JOB.log" \
+      python -m ssrfnet.bin.extract_embeddings "${opts[@]}" --model "$model" --data "$data" \
+        --out-dir "$dir" --job JOB --num-jobs "$nj" --num-threads "$num_threads"; then
+    echo "$0: extraction failed; see $dir/log/extract.*.log" >&2
+    exit 1
+  fi
+fi
+
+python -m ssrfnet.bin.extract_embeddings "${opts[@]}" --merge --data "$data" --out-dir "$dir" \
+  --num-jobs "$nj" 2>&1 | tee "$dir/log/merge.log"
+grep -h "WARNING" "$dir"/log/extract.*.log >&2 || true
+echo "$0: embeddings of $data in $dir/xvector.scp"
