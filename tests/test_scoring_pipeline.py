@@ -151,3 +151,23 @@ def test_score_file_with_nan_via_cli(tmp_path, capsys):
     assert f"{p}:2" in capsys.readouterr().err
     with pytest.raises(ScoreError):
         read_scores(p)
+
+
+def test_score_step_script(setup):
+    import os
+    import subprocess
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    tmp, trials, _, dev, _ = setup
+    exp = tmp / "exp_sh"
+    env = dict(os.environ, PATH=f"{root}/.venv/bin:{root}/utils:{os.environ['PATH']}", PYTHONPATH=str(root))
+    cmd = [str(root / "steps/score.sh"), "--asnorm", "true", "--top-n", "4",
+           "--cohort", str(tmp / "emb" / "train"), "--cohort-data", str(tmp / "train"),
+           "--dev-trials", dev, "--dev-emb", str(tmp / "emb" / "dev"),
+           str(exp), str(tmp / "emb" / "test"), trials]
+    proc = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "AS-norm top-4" in proc.stdout
+    assert (exp / "scores" / "test_O.crops_asnorm4.score").is_file()
+    assert (exp / "scores" / "threshold.json").is_file()

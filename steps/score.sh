@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# Stage 5: score trial lists with the embeddings of stage 4.
+#
+# Cosine scoring with the official protocol (mean of the 10 x 10 crop cosines) and with one embedding per
+# utterance, optional mean subtraction and AS-norm (cohort: per-speaker mean embeddings of the training
+# set, top-N adaptive); EER and minDCF (p_target 0.01 and 0.05) per list.
+# Writes <exp-dir>/scores/<list>.<system>.score, <list>.result, <list>.det.png, threshold.json (EER point of
+# the development trials, used by `python -m ssrfnet.bin.verify`), <exp-dir>/results.{md,json} and the
+# results section of <exp-dir>/README.md.
+
+# Begin configuration section.
+cmd=run.pl
+conf=             # option file with --eval-*/--asnorm-top-n/--p-targets (default <exp-dir>/config.conf if any)
+asnorm=false      # true: also report AS-norm scores (needs --cohort and --cohort-data)
+top_n=            # AS-norm cohort size (default: conf, else 300)
+cohort=           # embeddings of the cohort set, e.g. exp/ssrfnet/embeddings/vox2_train
+cohort_data=      # its data directory (utt2spk), e.g. data/vox2_train
+subtract_mean=    # true|false: subtract the cohort mean embedding (default: conf, else false)
+protocol=         # crops|utt: main score (default: conf, else crops)
+dev_trials=       # development trials for the verification threshold (never a test list)
+dev_emb=          # embeddings of the development utterances
+model=            # model for the parameter/MAC columns (default <exp-dir>/final.pt)
+# End configuration section.
+
+# shellcheck disable=SC2034  # read by utils/parse_options.sh
+help_message="Usage: $0 [options] <exp-dir> <emb-dir> <trials> [<trials> ...]
+e.g.: $0 --asnorm true --top-n 300 --cohort exp/ssrfnet/embeddings/vox2_train \\
+        --cohort-data data/vox2_train --dev-emb exp/ssrfnet/embeddings/vox2_heldout \\
+        --dev-trials data/vox2_heldout/trials/heldout.kaldi \\
+        exp/ssrfnet exp/ssrfnet/embeddings/vox1 data/vox1/trials/vox1_O_cleaned.kaldi
+Options:
+  --cmd CMD            job launcher for the scoring job (default run.pl)
+  --conf FILE          option file (default <exp-dir>/config.conf when present)
+  --asnorm B           true|false: also AS-norm (default false)
+  --top-n N            AS-norm top-N (default: conf, else 300)
+  --cohort DIR         cohort embeddings (xvector.scp)
+  --cohort-data DIR    cohort data dir (utt2spk)
+  --subtract-mean B    subtract the cohort mean embedding (default: conf, else false)
+  --protocol P         crops|utt (default: conf, else crops)
+  --dev-trials FILE    development trials for scores/threshold.json
+  --dev-emb DIR        embeddings of the development utterances
+  --model FILE         model for the params/MACs columns (default <exp-dir>/final.pt)"
+
+echo "$0 $*"
+# shellcheck source=/dev/null
+if [ -f path.sh ]; then . ./path.sh; fi
+# shellcheck source=/dev/null
+. utils/parse_options.sh || exit 1
+set -euo pipefail
+
+if [ $# -lt 3 ]; then
+  echo "$help_message" >&2
+  exit 1
+fi
+exp=$1
+emb=$2
+shift 2
+
+[ -f "$emb/xvector.scp" ] || { echo "$0: no $emb/xvector.scp (run steps/extract_embeddings.sh first)" >&2; exit 1; }
+for t in "$@"; do
+  [ -f "$t" ] || { echo "$0: no such trials file $t" >&2; exit 1; }
+done
+if [ -z "$conf" ] && [ -f "$exp/config.conf" ]; then conf=$exp/config.conf; fi
+if [ "$asnorm" = true ]; then
+  [ -f "$cohort/xvector.scp" ] || {
+    echo "$0: AS-norm needs cohort embeddings: no $cohort/xvector.scp (extract them with" \
+      "steps/extract_embeddings.sh, or run with --asnorm false)" >&2
+    exit 1
+  }
+  [ -f "$cohort_data/utt2spk" ] || { echo "$0: AS-norm needs --cohort-data with utt2spk" >&2; exit 1; }
+fi
+if [ -n "$dev_trials" ]; then
+  [ -f "$dev_trials" ] || { echo "$0: no such dev trials file $dev_trials" >&2; exit 1; }
+  [ -f "$dev_emb/xvector.scp" ] || { echo "$0: no $dev_emb/xvector.scp for the dev trials" >&2; exit 1; }
+fi
+
+opts=(--asnorm "$asnorm")
+[ -n "$conf" ] && opts+=(--conf "$conf")
+[ -n "$top_n" ] && opts+=(--asnorm-top-n "$top_n")
+[ -n "$cohort" ] && opts+=(--cohort-emb "$cohort")
+[ -n "$cohort_data" ] && opts+=(--cohort-data "$cohort_data")
+[ -n "$subtract_mean" ] && opts+=(--eval-subtract-mean "$subtract_mean")
+[ -n "$protocol" ] && opts+=(--eval-protocol "$protocol")
+[ -n "$dev_trials" ] && opts+=(--dev-trials "$dev_trials" --dev-emb "$dev_emb")
+[ -n "$model" ] && opts+=(--model "$model")
+
+mkdir -p "$exp/log"
+# shellcheck disable=SC2086  # $cmd holds the launcher and its options
+if ! $cmd "$exp/log/score.log" \
+    python -m ssrfnet.bin.score "${opts[@]}" --exp-dir "$exp" --emb-dir "$emb" --trials "$@"; then
+  echo "$0: scoring failed; see $exp/log/score.log" >&2
+  tail -n 5 "$exp/log/score.log" >&2
+  exit 1
+fi
+cat "$exp/results.md"
