@@ -199,3 +199,19 @@ def test_combine_duplicate_utterances(tmp_path):
     assert res.returncode == 1
     assert "spkA-u1" in res.stderr
     assert not (tmp_path / "ab").exists()
+
+
+def test_copy_with_suffix_then_combine(tmp_path):
+    d = make_data(tmp_path, "a", {"spkA": 2, "spkB": 1})
+    res = sh(tmp_path, "copy_data_dir.sh", "--utt-suffix", "-rev", d, tmp_path / "rev")
+    assert res.returncode == 0, res.stderr
+    rev = tmp_path / "rev"
+    assert keys(rev / "utt2spk") == ["spkA-u1-rev", "spkA-u2-rev", "spkB-u1-rev"]
+    assert (rev / "utt2uniq").read_text().splitlines()[0] == "spkA-u1-rev spkA-u1"
+    assert (rev / "wav.scp").read_text().splitlines()[0].endswith("/wav/spkA-u1.wav")
+    validate(tmp_path, rev)
+    res = sh(tmp_path, "combine_data.sh", "--extra-files", "utt2dur", tmp_path / "all", d, rev)
+    assert res.returncode == 0, res.stderr
+    assert len(keys(tmp_path / "all/utt2spk")) == 6
+    assert (tmp_path / "all/spk2utt").read_text().startswith("spkA spkA-u1 spkA-u1-rev spkA-u2 spkA-u2-rev\n")
+    validate(tmp_path, tmp_path / "all")
