@@ -1,0 +1,132 @@
+"""Model construction from a flat config dict, defaults (the full official SSRFNet), parameter counts."""
+
+from __future__ import annotations
+
+from torch import nn
+
+from ssrfnet.models.configs import REDIMNET_CONFIGS, SSRFNET_BACKEND_STAGES, stages_from_str, stages_to_str
+from ssrfnet.models.fusion import SSRFBackend, SSRFNet
+from ssrfnet.models.redimnet import ReDimNet
+from ssrfnet.models.svmixer import SVMixer, SVMixerEmbedder
+
+MODEL_TYPES = ("ssrfnet", "svmixer", "redimnet")
+
+# Every model key with its default: the full official SSRFNet (75,164,380 inference parameters).
+MODEL_DEFAULTS: dict = {
+    "model_type": "ssrfnet",
+    "embed_dim": 192,
+    "svmixer_layers": 12,
+    "svmixer_hidden": 1024,
+    "svmixer_seq_len": 149,
+    "svmixer_dropout": 0.1,
+    "svmixer_cnn_channels": 512,
+    "svmixer_group_dim": 128,
+    "svmixer_expansion": 4,
+    "redimnet_preset": "",
+    "redimnet_freq": 64,
+    "redimnet_channels": 16,
+    "redimnet_stages": stages_to_str(SSRFNET_BACKEND_STAGES),
+    "redimnet_block_2d": "convnext_like",
+    "redimnet_block_1d": "conv+att",
+    "redimnet_group_divisor": 4,
+    "redimnet_global_context": True,
+    "mel_bins": 80,
+    "hop_length": 160,
+    "norm_signal": False,
+    "mel_noise": True,
+    "pfm_windows": 4,
+    "pfm_layers": 4,
+    "fast_ops": True,
+}
+
+_PRESET_KEYS = {"F": "redimnet_freq", "C": "redimnet_channels", "stages": "redimnet_stages",
+                "block_2d": "redimnet_block_2d", "group_divisor": "redimnet_group_divisor",
+                "hop_length": "hop_length", "norm_signal": "norm_signal"}
+
+
+def resolve_config(cfg: dict) -> dict:
+    """Defaults + the model keys of `cfg` (other keys are ignored), with a ReDimNet preset applied."""
+    out = dict(MODEL_DEFAULTS)
+    out.update({k: v for k, v in cfg.items() if k in MODEL_DEFAULTS})
+    if out["model_type"] not in MODEL_TYPES:
+        raise ValueError(f"model_type must be one of {MODEL_TYPES}, got {out['model_type']!r}")
+    preset = str(out["redimnet_preset"] or "").lower()
+    if preset:
+        if preset not in REDIMNET_CONFIGS:
+            raise ValueError(f"unknown ReDimNet preset {preset!r}; known: {sorted(REDIMNET_CONFIGS)}")
+        table = dict(REDIMNET_CONFIGS[preset])
+        table.setdefault("norm_signal", False)
+        for name, key in _PRESET_KEYS.items():
+            out[key] = table[name]
+    if isinstance(out["redimnet_stages"], str):
+        out["redimnet_stages"] = stages_from_str(out["redimnet_stages"])
+    out["redimnet_stages"] = [tuple(int(v) for v in s) for s in out["redimnet_stages"]]
+    return out
+
+
+def _student(c: dict) -> SVMixer:
+    return SVMixer(c["svmixer_layers"], c["svmixer_hidden"], c["svmixer_seq_len"], c["svmixer_dropout"],
+                   c["svmixer_cnn_channels"], c["svmixer_group_dim"], c["svmixer_expansion"])
+
+
+def build_model(cfg: dict) -> nn.Module:
+    """Flat config dict (underscored keys, typed values) -> embedding model in train mode."""
+    c = resolve_config(cfg)
+    kind = c["model_type"]
+    if kind == "redimnet":
+        model = ReDimNet(F=c["redimnet_freq"], C=c["redimnet_channels"], stages=c["redimnet_stages"],
+                         block_2d=c["redimnet_block_2d"], group_divisor=c["redimnet_group_divisor"],
+                         block_1d=c["redimnet_block_1d"], hop_length=c["hop_length"],
+                         norm_signal=c["norm_signal"], embed_dim=c["embed_dim"],
+                         global_context=c["redimnet_global_context"])
+    elif kind == "svmixer":
+        model = SVMixerEmbedder(_student(c), c["embed_dim"])
+    else:
+        student = _student(c)
+        backend = SSRFBackend(
+            c["svmixer_layers"], c["svmixer_hidden"], c["redimnet_freq"], c["redimnet_channels"],
+            c["redimnet_stages"], block_2d=c["redimnet_block_2d"], group_divisor=c["redimnet_group_divisor"],
+            block_1d=c["redimnet_block_1d"], n_mels=c["mel_bins"], hop_length=c["hop_length"],
+            num_windows=c["pfm_windows"], window=c["pfm_layers"], embed_dim=c["embed_dim"],
+            global_context=c["redimnet_global_context"], mel_noise=c["mel_noise"])
+        model = SSRFNet(student, backend)
+    set_fast(model, c["fast_ops"])
+    return model
+
+
+def set_fast(model: nn.Module, fast: bool) -> None:
+    """Switch the SV-Mixer between the optimised channels-last kernels and the plain official-style ops."""
+    for m in model.modules():
+        if hasattr(m, "fast"):
+            m.fast = bool(fast)
+
+
+def _numel(module: nn.Module | None) -> int:
+    return 0 if module is None else sum(p.numel() for p in module.parameters())
+
+
+def count_parameters(model: nn.Module) -> dict:
+    """Parameter counts per part (all parameters, frozen ones included) and 'total'."""
+    parts: dict[str, int] = {}
+    if isinstance(model, SSRFNet):
+        s, b = model.student, model.backend
+        parts["svmixer"] = _numel(s)
+        parts["svmixer_cnn"] = _numel(s.conv_layers)
+        parts["svmixer_projection"] = _numel(s.feat_projection)
+        parts["svmixer_blocks"] = _numel(s.layers)
+        parts["svmixer_block"] = _numel(s.layers[0]) if len(s.layers) else 0
+        parts["backend"] = _numel(b)
+        parts["backend_stem"] = _numel(b.stem)
+        parts["pfm"] = _numel(b.pfm)
+        parts["backend_stages"] = _numel(b.body)
+        parts["head"] = _numel(b.head)
+    elif isinstance(model, SVMixerEmbedder):
+        parts["svmixer"] = _numel(model.student)
+        parts["head"] = _numel(model.head) + model.layer_weights.numel()
+    elif isinstance(model, ReDimNet):
+        parts["stem"] = _numel(model.stem)
+        parts["stages"] = _numel(model.body)
+        parts["head"] = _numel(model.head)
+    parts["total"] = _numel(model)
+    parts["trainable"] = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return parts
