@@ -38,7 +38,8 @@ rdzv_endpoint=localhost:29400
 rdzv_id=ssrfnet
 
 # shellcheck disable=SC2034  # read by utils/parse_options.sh
-help_message=$(sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//')
+help_message=$(sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; echo; echo "Options (name=default  # meaning):"
+               sed -n '/^stage=0/,/^rdzv_id=/p' "$0" | sed 's/^/  --/')
 
 . ./cmd.sh
 . ./path.sh
