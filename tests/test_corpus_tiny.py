@@ -195,3 +195,19 @@ def test_force_and_wav_format(tmp_path):
     make_mini_corpus(tmp_path, size="tiny", seed=2, nj=2, vox2_format="wav", force=True, **small)
     assert not (tmp_path / "voxceleb2" / "stray.txt").exists()
     assert json.loads((tmp_path / ".complete").read_text())["seed"] == 2
+
+
+def test_resume_after_interruption(tmp_path):
+    """Without a .complete stamp but with matching .params, a re-run finishes only what is missing."""
+    small = dict(num_train_speakers=1, utts_per_speaker=3, num_test_speakers=2, test_utts_per_speaker=2,
+                 num_rirs=0, num_music=0, num_noise=0, num_babble_talkers=0)
+    make_mini_corpus(tmp_path, size="tiny", seed=3, nj=1, **small)
+    before = _digest(tmp_path)
+    victim = sorted(tmp_path.rglob("*.m4a"))[1]
+    victim.unlink()
+    (tmp_path / ".complete").unlink()
+    part = victim.parent / ".00009.m4a.abc.part"
+    part.write_bytes(b"half")
+    info = make_mini_corpus(tmp_path, size="tiny", seed=3, nj=1, **small)
+    assert info["noop"] is False and not part.exists()
+    assert _digest(tmp_path) == before

@@ -288,7 +288,7 @@ def check_root(root: Path, params: dict, force: bool) -> str:
     started = _read_json(root / PARAMS)
     if started == want and not force:
         return "resume"
-    entries = [e for e in (os.listdir(root) if root.is_dir() else []) if not e.startswith(".minicorpus")]
+    entries = os.listdir(root) if root.is_dir() else []
     if entries and not force:
         have = stamp or started
         if have:
@@ -339,6 +339,10 @@ def make_mini_corpus(root, size: str = "tiny", seed: int = 1234, nj: int | None 
     if "festival" in engines:
         require_tools(["text2wave"])
     root.mkdir(parents=True, exist_ok=True)
+    if state == "resume":  # an interrupted run with the same parameters: drop its half-written files
+        for name in SUBDIRS:
+            for part in (root / name).rglob(".*.part"):
+                part.unlink()
     atomic_write_text(root / PARAMS, _stamp_params(params))
     if nj is None:
         nj = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)

@@ -107,7 +107,7 @@ def choose_voices(rng: random.Random, pool: VoicePool, n_train: int, n_test: int
     return train, test, babble
 
 
-def _utt_texts(rng: random.Random, sentences, n_sent: int, max_words: int = 30) -> str:
+def _utt_texts(rng: random.Random, sentences, n_sent: int, max_words: int = 28) -> str:
     """n_sent random sentences, re-drawn (a few times) when they would exceed max_words in total."""
     chosen: list[str] = []
     words = 0
@@ -148,7 +148,7 @@ def plan_speaker_utts(rng, spk: Speaker, sessions: int, n_utts: int, used_sessio
         if short:
             n_sent, max_dur = 1, round(rng.uniform(1.3, 2.8), 2)
         else:
-            n_sent = rng.choice((1, 2, 2, 2, 3, 3)) if short_frac > 0 else rng.choice((2, 2, 3))
+            n_sent = rng.choice((2, 2, 3))
             max_dur = None
         dp, dr = _jitter(rng, spk.voice)
         jobs.append({
