@@ -11,6 +11,7 @@ as a dict for results tables.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 
@@ -19,18 +20,72 @@ from torch import nn
 
 SAMPLE_RATE = 16000
 
-# Readable names for the parts of the models built by ssrfnet.models.build_model (by attribute path).
-# A path not listed here is shown by its attribute name.
+# Readable names for the parts of the models that ssrfnet.models.build_model builds, by attribute path with
+# list indices written as '*' ({i} is the index, {n} = index + 1). Other paths show their attribute name.
 LABELS = {
-    "student": "SV-Mixer (student)",
+    "student": "SV-Mixer",
+    "student.conv_layers": "CNN front end",
+    "student.feat_projection": "projection",
+    "student.layers": "blocks",
+    "student.layers.*": "block {n}",
+    "student.layer_norm": "final LayerNorm",
+    "layer_weights": "layer weights",
     "backend": "ReDimNet backend",
+    "backend.frontend": "log-mel",
+    "backend.stem": "spectrogram stem",
+    "backend.pfm": "PFM",
+    "backend.pfm.mix": "mixing weights",
+    "backend.pfm.proj": "projections",
+    "backend.body": "stages",
+    "backend.body.stages.*": "stage {i}",
+    "backend.body.final_mix": "final mixing weights",
+    "backend.head": "head (ASTP + BN + Linear)",
+    "frontend": "log-mel",
+    "stem": "stem",
+    "body": "stages",
+    "body.stages.*": "stage {i}",
+    "body.final_mix": "final mixing weights",
+    "head": "head",
 }
+# Parts whose children get their own rows, and containers shown only through their children.
+EXPAND = {
+    "student",
+    "student.layers",
+    "backend",
+    "backend.pfm",
+    "backend.body",
+    "backend.body.stages",
+    "body",
+    "body.stages",
+}
+HIDDEN = {"backend.body.stages", "body.stages"}
 
 
-def _label(path: str) -> str:
-    if path in LABELS:
-        return LABELS[path]
-    return path.rsplit(".", 1)[-1]
+def _label(path: str, module: nn.Module | None = None) -> str:
+    parts = path.split(".")
+    key = ".".join("*" if p.isdigit() else p for p in parts)
+    index = next((p for p in reversed(parts) if p.isdigit()), "")
+    label = LABELS.get(key, parts[-1]).format(i=index, n=int(index) + 1 if index else "")
+    if isinstance(module, nn.ModuleList):
+        label += f" ({len(module)})"
+    return label
+
+
+@contextlib.contextmanager
+def plain_ops(model: nn.Module):
+    """Switch modules with a `fast` flag (the optimised SV-Mixer kernels) to their plain ops meanwhile.
+
+    The fast path computes the same maths with different primitives (e.g. the linear upsampling as a
+    matrix product), which a FLOP counter would see as extra work; the plain ops give the model's MACs.
+    """
+    saved = [(m, m.fast) for m in model.modules() if isinstance(getattr(m, "fast", None), bool)]
+    try:
+        for m, _ in saved:
+            m.fast = False
+        yield model
+    finally:
+        for m, value in saved:
+            m.fast = value
 
 
 def count_params(module: nn.Module) -> int:
@@ -41,8 +96,11 @@ def _own_params(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters(recurse=False))
 
 
-def count_macs(model: nn.Module, seconds: float = 3.0) -> tuple[int, dict[str, int]]:
-    """(total MACs, MACs per module path) of one eval forward on a (1, seconds * 16 kHz) input."""
+def count_macs(model: nn.Module, seconds: float = 3.0, plain: bool = True) -> tuple[int, dict[str, int]]:
+    """(total MACs, MACs per module path) of one eval forward on a (1, seconds * 16 kHz) input.
+
+    plain: count with the plain ops of modules that have an optimised `fast` path (see `plain_ops`).
+    """
     from torch.utils.flop_counter import FlopCounterMode
 
     num_samples = int(round(seconds * SAMPLE_RATE))
@@ -53,8 +111,20 @@ def count_macs(model: nn.Module, seconds: float = 3.0) -> tuple[int, dict[str, i
     was_training = model.training
     model.eval()
     try:
-        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        with (
+            plain_ops(model) if plain else contextlib.nullcontext(),
+            torch.no_grad(),
+            FlopCounterMode(display=False) as counter,
+        ):
             model(wav)
+    except RuntimeError as err:
+        crop = getattr(model, "crop_samples", None)
+        if crop and crop != num_samples:
+            raise ValueError(
+                f"{type(model).__name__} takes {crop}-sample inputs ({crop / SAMPLE_RATE:g} s), "
+                f"not {num_samples}: {err}"
+            ) from err
+        raise
     finally:
         model.train(was_training)
     total = counter.get_total_flops() // 2
@@ -77,106 +147,110 @@ def _macs_of(module: nn.Module, path: str, macs: dict[str, int]) -> int:
     )
 
 
-def _rows(model: nn.Module, macs: dict[str, int], max_depth: int = 2) -> list[dict]:
-    """Table rows: top-level parts, their children, and the items of module lists (per block / stage)."""
+def _rows(model: nn.Module, macs: dict[str, int] | None) -> list[dict]:
+    """Table rows: the model's parts, with children listed for the paths in EXPAND (all parts' children for
+    a model this table does not know)."""
     rows: list[dict] = []
+    known = any(name in EXPAND for name, _ in model.named_children())
+
+    def add(path: str, label: str, depth: int, params: int, module: nn.Module | None):
+        row = dict(path=path, label=label, depth=depth, params=params)
+        if macs is not None:
+            row["macs"] = 0 if module is None else _macs_of(module, path, macs)
+        rows.append(row)
 
     def visit(module: nn.Module, prefix: str, depth: int):
         own = _own_params(module)
-        if own and depth > 0:
-            rows.append(
-                dict(
-                    path=f"{prefix}.(own)" if prefix else "(own)",
-                    label="own parameters",
-                    depth=depth,
-                    params=own,
-                    macs=0,
-                )
-            )
+        if own:
+            add(f"{prefix}.(own)" if prefix else "(own)", "own parameters", depth, own, None)
         for name, child in module.named_children():
             path = f"{prefix}.{name}" if prefix else name
-            rows.append(
-                dict(
-                    path=path,
-                    label=_label(path),
-                    depth=depth,
-                    params=count_params(child),
-                    macs=_macs_of(child, path, macs),
-                )
-            )
-            is_list = isinstance(child, nn.ModuleList) and len(child) > 1
-            if depth + 1 < max_depth or (is_list and depth < max_depth + 1):
+            if path in HIDDEN:
+                visit(child, path, depth)
+                continue
+            add(path, _label(path, child), depth, count_params(child), child)
+            if path in EXPAND or (not known and depth == 0):
                 visit(child, path, depth + 1)
 
     visit(model, "", 0)
-    # drop parameter-free, MAC-free rows (activations, dropouts, feature buffers)
-    return [r for r in rows if r["params"] or r["macs"]]
+    # drop rows without parameters or MACs (activations, dropouts, feature buffers)
+    return [r for r in rows if r["params"] or r.get("macs")]
 
 
-def _find_blocks(model: nn.Module) -> nn.ModuleList | None:
-    """The SV-Mixer block list if the model has one (`blocks` under the student or at the top)."""
-    for path in ("student.blocks", "blocks", "student.encoder.blocks", "encoder.blocks"):
-        module = model
-        for part in path.split("."):
-            module = getattr(module, part, None)
-            if module is None:
-                break
-        if isinstance(module, nn.ModuleList) and len(module):
-            return module
-    return None
+def _get(model: nn.Module, path: str) -> nn.Module | None:
+    module = model
+    for part in path.split("."):
+        module = getattr(module, part, None)
+        if not isinstance(module, nn.Module):
+            return None
+    return module
 
 
-def model_summary(model: nn.Module, seconds: float = 3.0) -> dict:
-    """Parameters and MACs of `model`, in total and per part, for a `seconds`-long input.
+def model_summary(model: nn.Module, seconds: float = 3.0, macs: bool = True) -> dict:
+    """Parameters and MACs (plain ops, batch of one) of `model`, in total and per part, for a
+    `seconds`-long input; macs=False skips the forward pass (parameters only).
 
-    Keys: seconds, num_samples, params, macs, gmacs, params_m, parts (rows: path, label, depth, params,
-    macs), and where present student_params / backend_params (+ _macs), num_blocks, block_params,
-    block_macs (first block).
+    Keys: model, seconds, num_samples, params, params_m, macs, gmacs, parts (rows: path, label, depth,
+    params, macs), and where the model has them: student_params, student_macs, backend_params,
+    backend_macs, pfm_params, pfm_macs, num_blocks, block_params, block_macs (first SV-Mixer block).
     """
-    total_macs, per_module = count_macs(model, seconds)
-    params = count_params(model)
+    per_module = None
     summary = {
         "model": type(model).__name__,
         "seconds": float(seconds),
         "num_samples": int(round(seconds * SAMPLE_RATE)),
-        "params": params,
-        "params_m": round(params / 1e6, 3),
-        "macs": int(total_macs),
-        "gmacs": round(total_macs / 1e9, 3),
+        "params": count_params(model),
     }
-    for part in ("student", "backend"):
-        module = getattr(model, part, None)
-        if isinstance(module, nn.Module):
-            summary[f"{part}_params"] = count_params(module)
-            summary[f"{part}_macs"] = _macs_of(module, part, per_module)
-    blocks = _find_blocks(model)
-    if blocks is not None:
-        prefix = next(name for name, m in model.named_modules() if m is blocks)
+    summary["params_m"] = round(summary["params"] / 1e6, 3)
+    if macs:
+        total, per_module = count_macs(model, seconds)
+        summary["macs"] = int(total)
+        summary["gmacs"] = round(total / 1e9, 3)
+    for key, path in (("student", "student"), ("backend", "backend"), ("pfm", "backend.pfm")):
+        module = _get(model, path)
+        if module is not None:
+            summary[f"{key}_params"] = count_params(module)
+            if per_module is not None:
+                summary[f"{key}_macs"] = _macs_of(module, path, per_module)
+    blocks = _get(model, "student.layers")
+    if isinstance(blocks, nn.ModuleList) and len(blocks):
         summary["num_blocks"] = len(blocks)
         summary["block_params"] = count_params(blocks[0])
-        summary["block_macs"] = _macs_of(blocks[0], f"{prefix}.0", per_module)
+        if per_module is not None:
+            summary["block_macs"] = _macs_of(blocks[0], "student.layers.0", per_module)
     summary["parts"] = _rows(model, per_module)
     return summary
 
 
 def format_summary(summary: dict) -> str:
-    width = max([len("  " * r["depth"] + r["label"]) for r in summary["parts"]] + [20])
+    """The summary as a readable table (parameters; GMACs when counted)."""
+    with_macs = "macs" in summary
+    width = max([len("  " * r["depth"] + r["label"]) for r in summary["parts"]] + [24])
+    rule = "-" * (width + (26 if with_macs else 16))
+    head = f"{'part':<{width}}  {'params':>12}" + (f"  {'GMACs':>8}" if with_macs else "")
     lines = [
         f"# {summary['model']}: {summary['seconds']:g} s input ({summary['num_samples']} samples)",
-        f"{'part':<{width}}  {'params':>12}  {'GMACs':>8}",
-        "-" * (width + 24),
+        head,
+        rule,
     ]
+
+    def line(name: str, params: int, macs: int | None) -> str:
+        text = f"{name:<{width}}  {params:>12,}"
+        if with_macs:
+            text += f"  {macs / 1e9:8.3f}" if macs else f"  {'-':>8}"
+        return text
+
     for row in summary["parts"]:
-        name = "  " * row["depth"] + row["label"]
-        macs = f"{row['macs'] / 1e9:8.3f}" if row["macs"] else f"{'-':>8}"
-        lines.append(f"{name:<{width}}  {row['params']:>12,}  {macs}")
-    lines.append("-" * (width + 24))
-    lines.append(f"{'total':<{width}}  {summary['params']:>12,}  {summary['macs'] / 1e9:8.3f}")
+        lines.append(line("  " * row["depth"] + row["label"], row["params"], row.get("macs")))
+    lines.append(rule)
+    lines.append(line("total", summary["params"], summary.get("macs")))
     if "block_params" in summary:
-        lines.append(
-            f"one block: {summary['block_params']:,} params, {summary['block_macs'] / 1e9:.3f} GMACs "
-            f"({summary['num_blocks']} blocks)"
-        )
+        text = f"one SV-Mixer block: {summary['block_params']:,} params"
+        if with_macs:
+            text += f", {summary['block_macs'] / 1e9:.3f} GMACs"
+        lines.append(text + f" ({summary['num_blocks']} blocks)")
+    if with_macs:
+        lines.append("MACs = FLOPs / 2 of matrix products and convolutions (FlopCounterMode), batch of one")
     return "\n".join(lines)
 
 
@@ -190,6 +264,7 @@ def main(argv=None) -> int:
     )
     parser.add_argument("--conf", action="append", default=[], help="Kaldi-style option file(s)")
     parser.add_argument("--frames-sec", type=float, default=3.0, help="input length in seconds for MACs")
+    parser.add_argument("--no-macs", action="store_true", help="parameters only (no forward pass)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     add_model_options(parser)
     try:
@@ -197,10 +272,10 @@ def main(argv=None) -> int:
         cfg = config_dict(args, "ssrfnet.models.options:add_model_options")
         torch.manual_seed(0)
         model = build_model(cfg)
+        summary = model_summary(model, args.frames_sec, macs=not args.no_macs)
     except (ConfError, ValueError) as err:
         print(f"model_info: error: {err}", file=sys.stderr)
         return 1
-    summary = model_summary(model, args.frames_sec)
     summary["config"] = cfg
     if args.json:
         print(json.dumps(summary, indent=2, default=str))
