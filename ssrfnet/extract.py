@@ -26,7 +26,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from ssrfnet.audio import SAMPLE_RATE, AudioError, read_audio
 from ssrfnet.fileio import atomic_write
@@ -57,7 +56,9 @@ def make_crops(wav: np.ndarray, crop_samples: int, num_crops: int) -> np.ndarray
     return np.stack([wav[s : s + crop_samples] for s in starts])
 
 
-def resolve_device(device: str) -> torch.device:
+def resolve_device(device: str):
+    import torch
+
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(device)
@@ -68,14 +69,15 @@ class EmbeddingExtractor:
 
     def __init__(
         self,
-        model: torch.nn.Module,
+        model,
         *,
         num_crops: int = 10,
         crop_seconds: float = 3.0,
         batch_size: int = 40,
         full_utt: bool = True,
-        device: str | torch.device = "cpu",
+        device="cpu",
     ):
+        """`model`: an nn.Module with embed_dim, crop_samples and forward(wav (B, N)) -> (B, embed_dim)."""
         self.device = resolve_device(device) if isinstance(device, str) else device
         self.model = model.eval().to(self.device)
         self.embed_dim = int(model.embed_dim)
@@ -88,10 +90,12 @@ class EmbeddingExtractor:
         if self.num_crops < 1:
             raise ValueError(f"num_crops must be >= 1, got {num_crops}")
 
-    @torch.inference_mode()
     def forward(self, batch: np.ndarray, key: str = "") -> np.ndarray:
-        x = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)).to(self.device)
-        out = self.model(x)
+        import torch
+
+        with torch.inference_mode():
+            x = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)).to(self.device)
+            out = self.model(x)
         if out.ndim != 2 or out.shape[0] != x.shape[0] or out.shape[1] != self.embed_dim:
             raise ExtractionError(
                 f"model output for {key or 'a batch'} has shape {tuple(out.shape)}, expected "
@@ -293,7 +297,7 @@ def merge_parts(data_dir: str | os.PathLike, out_dir: str | os.PathLike, num_job
 
 
 def extract_data_dir(
-    model: torch.nn.Module,
+    model,
     data_dir: str | os.PathLike,
     out_dir: str | os.PathLike,
     *,

@@ -84,7 +84,11 @@ if [ "$stage" -le 0 ]; then
   fi
 fi
 
-python -m ssrfnet.bin.extract_embeddings "${opts[@]}" --merge --data "$data" --out-dir "$dir" \
-  --num-jobs "$nj" 2>&1 | tee "$dir/log/merge.log"
+if ! python -m ssrfnet.bin.extract_embeddings "${opts[@]}" --merge --data "$data" --out-dir "$dir" \
+    --num-jobs "$nj" > "$dir/log/merge.log" 2>&1; then
+  cat "$dir/log/merge.log" >&2
+  exit 1
+fi
+cat "$dir/log/merge.log"
 grep -h "WARNING" "$dir"/log/extract.*.log >&2 || true
 echo "$0: embeddings of $data in $dir/xvector.scp"

@@ -25,6 +25,14 @@ from ssrfnet.extract import (
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 class FixedStandIn(nn.Module):
     """Fixed-length stand-in honouring the embedding interface (like the faithful SV-Mixer)."""
 
@@ -181,9 +189,10 @@ def test_extract_step_script_with_real_small_model(tmp_path):
     assert all(c.shape == (4, 192) for c in crops.values())
     for key in vec:
         np.testing.assert_allclose(vec[key], crops[key].mean(axis=0), rtol=1e-5, atol=1e-6)
-    # a failed run removes the merged scp and fails naming the utterance
-    os.unlink(tmp_path / "wav" / "spk1-utt01.wav")
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
+    # a job output gone missing: the merge stage fails naming the utterances, no merged scp is left
+    os.unlink(out / "split" / "xvector.2.scp")
+    proc = subprocess.run(cmd[:1] + ["--stage", "1"] + cmd[1:], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=240)
     assert proc.returncode != 0
-    assert "spk1-utt01" in proc.stdout + proc.stderr
+    assert "spk2-utt02" in proc.stdout + proc.stderr
     assert not (out / "xvector.scp").exists()
