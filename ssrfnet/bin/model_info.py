@@ -162,7 +162,8 @@ def _rows(model: nn.Module, macs: dict[str, int] | None) -> list[dict]:
     def visit(module: nn.Module, prefix: str, depth: int):
         own = _own_params(module)
         if own:
-            add(f"{prefix}.(own)" if prefix else "(own)", "own parameters", depth, own, None)
+            names = ", ".join(name for name, _ in module.named_parameters(recurse=False))
+            add(f"{prefix}.(own)" if prefix else "(own)", f"own parameters ({names})", depth, own, None)
         for name, child in module.named_children():
             path = f"{prefix}.{name}" if prefix else name
             if path in HIDDEN:
