@@ -42,9 +42,7 @@ class TrialsError(ValueError):
     """A malformed or inconsistent trial list; the message names the file and line."""
 
 
-def read_trials(
-    path: str | os.PathLike, utts: Iterable[str] | None = None
-) -> list[tuple[str, str, bool]]:
+def read_trials(path: str | os.PathLike, utts: Iterable[str] | None = None) -> list[tuple[str, str, bool]]:
     """Read a Kaldi trials file into `(enroll, test, is_target)` tuples, in file order.
 
     With `utts` (e.g. a data directory's utterance ids), every utterance a trial names must be in it.
@@ -123,9 +121,7 @@ def read_voxceleb_list(path: str | os.PathLike) -> list[tuple[bool, str, str, in
     return rows
 
 
-def convert_voxceleb_list(
-    src: str | os.PathLike, dst: str | os.PathLike, rel2key: Mapping[str, str]
-) -> int:
+def convert_voxceleb_list(src: str | os.PathLike, dst: str | os.PathLike, rel2key: Mapping[str, str]) -> int:
     """Convert a VGG list to Kaldi trials using `rel2key` (`spk/session/n` without extension -> utt id).
 
     An utterance missing from `rel2key` is an error naming file, line and utterance: the cleaned lists only
