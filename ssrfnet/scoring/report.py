@@ -48,7 +48,7 @@ def model_info(exp_dir: str | os.PathLike, model=None, model_path: str | None = 
         except ImportError:
             return info
         summary = model_summary(model, seconds=3.0)
-        info["summary"] = summary
+        info["summary"] = {k: v for k, v in summary.items() if not isinstance(v, (list, dict))}
         for key in ("params", "parameters", "total_params"):
             if isinstance(summary.get(key), (int, float)):
                 info["parameters"] = int(summary[key])

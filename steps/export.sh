@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Stage 6: TorchScript + ONNX export of <exp-dir>/final.pt with parity checks against PyTorch (fails
+# above --tolerance), onnxruntime CPU timing (batch 1 and 8), and the Results/Export sections of
+# <exp-dir>/README.md (regenerated in place, never appended twice).
+
+# Begin configuration section.
+cmd=run.pl
+model=            # default <exp-dir>/final.pt
+data=             # data dir whose first wav.scp entry is the real input of the parity check
+opset=17
+tolerance=        # max abs difference allowed (default: conf --export-tolerance, else 1e-4)
+runs=5            # timed runs per batch size
+num_threads=0     # torch/onnxruntime threads (0: default)
+# End configuration section.
+
+# shellcheck disable=SC2034  # read by utils/parse_options.sh
+help_message="Usage: $0 [options] <exp-dir>
+e.g.: $0 exp/ssrfnet
+Options:
+  --cmd CMD          job launcher (default run.pl)
+  --model FILE       model to export (default <exp-dir>/final.pt)
+  --data DIR         real audio for the parity check (first wav.scp entry); default synthetic speech-like
+  --opset N          ONNX opset, >= 17 (default 17)
+  --tolerance X      parity tolerance (default 1e-4)
+  --runs N           timed runs per batch size (default 5)
+  --num-threads N    CPU threads (default: torch default)"
+
+echo "$0 $*"
+# shellcheck source=/dev/null
+if [ -f path.sh ]; then . ./path.sh; fi
+# shellcheck source=/dev/null
+. utils/parse_options.sh || exit 1
+set -euo pipefail
+
+if [ $# -ne 1 ]; then
+  echo "$help_message" >&2
+  exit 1
+fi
+exp=$1
+[ -n "$model" ] || model=$exp/final.pt
+[ -f "$model" ] || { echo "$0: no such model $model" >&2; exit 1; }
+
+opts=(--opset "$opset" --runs "$runs" --num-threads "$num_threads")
+[ -f "$exp/config.conf" ] && opts+=(--conf "$exp/config.conf")
+[ -n "$tolerance" ] && opts+=(--export-tolerance "$tolerance")
+[ -n "$data" ] && opts+=(--data "$data")
+
+mkdir -p "$exp/log"
+# shellcheck disable=SC2086  # $cmd holds the launcher and its options
+if ! $cmd "$exp/log/export.log" \
+    python -m ssrfnet.bin.export "${opts[@]}" --model "$model" --exp-dir "$exp" --out-dir "$exp/export"; then
+  echo "$0: export failed; see $exp/log/export.log" >&2
+  tail -n 5 "$exp/log/export.log" >&2
+  exit 1
+fi
+grep "^export:" "$exp/log/export.log"
