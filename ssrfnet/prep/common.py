@@ -110,7 +110,7 @@ def dirs_identical(a: Path, b: Path) -> bool:
     names = listing(a)
     if names != listing(b):
         return False
-    return all(filecmp.cmp(a / name, b / name, shallow=False) for name in names)
+    return all(os.path.samefile(a / n, b / n) or filecmp.cmp(a / n, b / n, shallow=False) for n in names)
 
 
 def install_dir(staged: Path, target: Path) -> str:

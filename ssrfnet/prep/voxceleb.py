@@ -275,6 +275,8 @@ def prepare_voxceleb(
 
     names = ["vox1", "vox2_dev", "vox2_train"] + (["vox2_heldout"] if heldout else [])
     warn_invalid_existing(data_root, names)
+    if not heldout and (data_root / "vox2_heldout").exists():
+        log(f"WARNING: --num-heldout-spk 0: {data_root / 'vox2_heldout'} is left over from an earlier run")
     with staging(data_root, "prepare_voxceleb") as stage:
         wav1 = {u.key: str(u.path) for u in vox1}
         build_set(vox1, stage / "vox1", data_root / "vox1", wav1, nj)
