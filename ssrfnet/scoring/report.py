@@ -84,7 +84,7 @@ def results_markdown(results: dict) -> str:
         lines.append(results["protocol_note"])
     lines.append("")
     dcf_cols = " | ".join(f"minDCF (p={p:g})" for p in p_targets)
-    header = f"| trials | system | EER (%) | {dcf_cols} | trials |"
+    header = f"| trials | system | EER (%) | {dcf_cols} | # trials |"
     lines.append(header)
     lines.append("|" + "---|" * (4 + len(p_targets)))
     for list_name, systems in results.get("lists", {}).items():
