@@ -341,7 +341,9 @@ def _train(ns, mode, paths, info, force_new, debug_exit_after_step, builders, ar
 
     model_cfg = builders.model_config(ns) if builders.model_config else config_dict(ns, MODEL_GROUP)
     train_cfg = config_dict(ns, TRAIN_GROUP)
-    cfg = train_cfg
+    cfg = dict(train_cfg)
+    if mode == "distill" and cfg.get("distill_max_steps", 0) > 0:
+        cfg["max_steps"] = cfg["distill_max_steps"]
     if info.is_main:
         check_saved_config(exp, model_cfg, train_cfg, force_new)
         if force_new and ckpt_dir.is_dir() and list_checkpoints(ckpt_dir):

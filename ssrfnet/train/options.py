@@ -27,6 +27,8 @@ def add_train_options(parser: argparse.ArgumentParser) -> argparse.ArgumentParse
     add("--batch-size", type=int, default=128,
         help="GLOBAL batch size, split evenly over the DDP ranks (official: 4 GPUs x 32 = 128)")
     add("--max-steps", type=int, default=304000, help="optimizer steps (batches) to train")
+    add("--distill-max-steps", type=int, default=0,
+        help="stage 2 (--mode distill) length in steps; 0 = --max-steps (the LR schedule ends there)")
     add("--num-workers", type=int, default=4, help="DataLoader worker processes per rank")
     add("--shuffle", type=str2bool, default=True,
         help="reshuffle the training list every epoch (the official code never shuffles)")

@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# Stages 2-3: train the SV-Mixer student by distillation (--mode distill) or SSRFNet with OS-KDFT
+# (--mode ssrfnet) with torchrun (DDP: NCCL on GPUs, one gloo process on a CPU-only machine).
+#
+# Writes <exp-dir>/config.conf (effective options), spk2id, train.log, tensorboard/, checkpoints/step_N.pt
+# (+ checkpoints/latest) and final.pt (average of the last --num-avg checkpoints) + final.json; the job log
+# is <exp-dir>/log/train.log. Re-running the same command after a crash resumes from checkpoints/latest.
+#
+# Multi-node on SLURM (2 nodes x 4 GPUs): run this script once per node, e.g. from an sbatch script
+#   #SBATCH --nodes=2 --ntasks-per-node=1 --gres=gpu:4
+#   head=$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n1)
+#   srun bash -c "steps/train.sh --nj-gpu 4 --nnodes 2 --node-rank \$SLURM_NODEID \
+#       --rdzv-endpoint $head:29400 --rdzv-id $SLURM_JOB_ID --mode ssrfnet --conf conf/ssrfnet.conf \
+#       --init exp/svmixer/final.pt data/vox2_train data/vox2_heldout exp/ssrfnet"
+# or submit each node's job through the launcher with cmd="slurm.pl --gpu 4" (conf/slurm.conf) and
+# --node-rank 0 / 1 and the same --rdzv-endpoint (a host:port reachable from every node) and --rdzv-id.
+
+# Begin configuration section.
+cmd=run.pl          # job launcher, e.g. "$cuda_cmd" (run.pl --gpu 1) or "slurm.pl --gpu 4"
+nj_gpu=             # processes (GPUs) per node; default: all visible GPUs, or 1 CPU process without GPU
+gpus=               # alias of --nj-gpu
+nnodes=1            # nodes taking part (multi-node: run this script on each one)
+node_rank=0         # this node's rank, 0..nnodes-1
+rdzv_endpoint=localhost:29400   # host:port of the rendezvous (node 0 is fine)
+rdzv_id=ssrfnet     # a job id shared by the nodes of one run
+mode=               # distill (stage 2) | ssrfnet (stage 3)
+init=               # stage 3: stage-2 model, e.g. exp/svmixer/final.pt
+augment_dir=        # dir holding musan_noise, musan_music, musan_speech and rirs (e.g. data)
+musan_dir=          # dir holding musan_{noise,music,speech} (default: --augment-dir)
+rirs_dir=           # RIR data dir (default: <augment-dir>/rirs)
+dev_trials=         # development trials (default: <dev-data>/trials/heldout.kaldi)
+num_workers=        # DataLoader workers per process (default: conf)
+train_opts=         # extra options for ssrfnet.bin.train, e.g. "--max-steps=1000 --force-new"
+# End configuration section.
+# --conf FILE (repeatable; later files win, the command line wins over them) is collected separately.
+
+echo "$0 $*"
+
+# shellcheck source=/dev/null
+if [ -f path.sh ]; then . ./path.sh; fi
+confs=()
+args=()
+# --conf may be repeated: collect every occurrence before parse_options.sh sees them
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --conf) confs+=("$2"); shift 2 ;;
+    --conf=*) confs+=("${1#--conf=}"); shift ;;
+    *) args+=("$1"); shift ;;
+  esac
+done
+set -- "${args[@]}"
+# shellcheck disable=SC2034  # read by utils/parse_options.sh
+help_message="Usage: $0 [options] --mode distill|ssrfnet --conf <conf> <train-data> <dev-data> <exp-dir>
+e.g.: $0 --cmd \"\$cuda_cmd\" --mode distill --conf conf/ssrfnet.conf --augment-dir data \\
+        data/vox2_train data/vox2_heldout exp/svmixer
+      $0 --cmd \"\$cuda_cmd\" --nj-gpu 4 --mode ssrfnet --conf conf/ssrfnet.conf --init exp/svmixer/final.pt \\
+        --augment-dir data data/vox2_train data/vox2_heldout exp/ssrfnet
+Options: --cmd --nj-gpu (--gpus) --nnodes --node-rank --rdzv-endpoint --rdzv-id --mode --conf --init
+         --augment-dir --musan-dir --rirs-dir --dev-trials --num-workers --train-opts"
+# shellcheck source=/dev/null
+. utils/parse_options.sh || exit 1
+set -euo pipefail
+
+if [ $# -ne 3 ] || [ -z "$mode" ]; then
+  printf '%s\n' "$help_message" >&2
+  exit 1
+fi
+train_data=$1
+dev_data=$2
+exp_dir=$3
+
+case "$mode" in distill|ssrfnet) ;; *) echo "$0: --mode must be distill or ssrfnet, got '$mode'" >&2; exit 1 ;; esac
+for f in "$train_data/wav.scp" "$train_data/utt2spk"; do
+  [ -f "$f" ] || { echo "$0: no such file $f" >&2; exit 1; }
+done
+for c in "${confs[@]}"; do
+  [ -f "$c" ] || { echo "$0: conf file $c not found" >&2; exit 1; }
+done
+[ -n "$gpus" ] && [ -z "$nj_gpu" ] && nj_gpu=$gpus
+[ -z "$musan_dir" ] && musan_dir=${augment_dir:-data}
+[ -z "$rirs_dir" ] && rirs_dir=${augment_dir:-data}/rirs
+[ -z "$dev_trials" ] && dev_trials=$dev_data/trials/heldout.kaldi
+if [ -n "$init" ] && [ ! -f "$init" ]; then echo "$0: --init $init not found" >&2; exit 1; fi
+
+# GPUs per node: as given, else all visible ones; none -> one CPU process.
+if [ -z "$nj_gpu" ]; then
+  if [ -n "${CUDA_VISIBLE_DEVICES:-}" ]; then
+    nj_gpu=$(echo "$CUDA_VISIBLE_DEVICES" | tr ',' '\n' | grep -c .)
+  elif command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
+    nj_gpu=$(nvidia-smi -L | grep -c '^GPU')
+  else
+    nj_gpu=0
+  fi
+fi
+if [ "$nj_gpu" -gt 0 ]; then
+  nproc_per_node=$nj_gpu gpu_opt=(--gpu "$nj_gpu") device=auto
+else
+  nproc_per_node=1 gpu_opt=() device=cpu
+fi
+
+py_args=(--mode "$mode" --train-data "$train_data" --dev-data "$dev_data" --musan-dir "$musan_dir"
+         --rirs-dir "$rirs_dir" --exp-dir "$exp_dir" --device "$device")
+for c in "${confs[@]}"; do py_args+=(--conf "$c"); done
+[ -f "$dev_trials" ] && py_args+=(--dev-trials "$dev_trials")
+[ -n "$init" ] && py_args+=(--init "$init")
+[ -n "$num_workers" ] && py_args+=(--num-workers "$num_workers")
+# shellcheck disable=SC2206  # word splitting of --train-opts is intended
+[ -n "$train_opts" ] && py_args+=($train_opts)
+
+if [ "$nnodes" -gt 1 ]; then
+  launch=(torchrun --nnodes "$nnodes" --node-rank "$node_rank" --nproc-per-node "$nproc_per_node"
+          --rdzv-backend c10d --rdzv-endpoint "$rdzv_endpoint" --rdzv-id "$rdzv_id")
+else
+  launch=(torchrun --standalone --nnodes 1 --nproc-per-node "$nproc_per_node")
+fi
+
+mkdir -p "$exp_dir/log"
+echo "$0: training --mode $mode on $nnodes node(s) x $nproc_per_node process(es) -> $exp_dir"
+echo "$0: log in $exp_dir/log/train.log (progress in $exp_dir/train.log, TensorBoard in $exp_dir/tensorboard)"
+# shellcheck disable=SC2086  # $cmd holds the launcher and its options
+$cmd "${gpu_opt[@]}" "$exp_dir/log/train.log" \
+  OMP_NUM_THREADS="${OMP_NUM_THREADS:-2}" "${launch[@]}" -m ssrfnet.bin.train "${py_args[@]}"
+[ "$node_rank" -ne 0 ] || [ -f "$exp_dir/final.pt" ] || { echo "$0: $exp_dir/final.pt was not written" >&2; exit 1; }
+echo "$0: done, model in $exp_dir/final.pt"
