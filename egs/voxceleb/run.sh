@@ -28,7 +28,7 @@ mini_seed=20261122
 corpora=corpora       # where the mini corpus is synthesised
 data=data
 exp=exp
-num_heldout_spk=      # speakers held out of VoxCeleb2 dev for development trials (default 4 mini, 40 real)
+num_heldout_spk=      # VoxCeleb2 dev speakers held out for development trials (mini: 4, tiny: 2, real: 40)
 asnorm=true           # also report AS-norm scores (cohort: training speakers)
 top_n=300             # AS-norm cohort size (clipped to the number of training speakers)
 gpus_per_node=        # GPUs per node for torchrun (default: all visible, or 1 CPU process)
@@ -60,7 +60,9 @@ if [ -z "$conf" ]; then
   if $mini; then conf=conf/ssrfnet_mini.conf; else conf=conf/ssrfnet.conf; fi
 fi
 if [ -z "$num_heldout_spk" ]; then
-  if $mini; then num_heldout_spk=4; else num_heldout_spk=40; fi
+  if ! $mini; then num_heldout_spk=40
+  elif [ "$mini_size" = tiny ]; then num_heldout_spk=2
+  else num_heldout_spk=4; fi
 fi
 [ -f "$conf" ] || { echo "$0: conf file $conf not found" >&2; exit 1; }
 train_opts=(--cmd "$cuda_cmd" --nnodes "$nnodes" --node-rank "$node_rank"
@@ -93,9 +95,11 @@ fi
 
 if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
   echo "stage 4: embedding extraction (10 x 3 s crops and per utterance)"
+  # the training set only serves as the AS-norm cohort: no per-crop embeddings for it
   for set in vox1 vox2_heldout vox2_train; do
+    write_crops=true; [ "$set" = vox2_train ] && write_crops=false
     steps/extract_embeddings.sh --cmd "$cuda_cmd" --nj "$nj" --conf "$exp/ssrfnet/config.conf" \
-      "$exp/ssrfnet/final.pt" "$data/$set" "$exp/ssrfnet/embeddings/$set"
+      --write-crops "$write_crops" "$exp/ssrfnet/final.pt" "$data/$set" "$exp/ssrfnet/embeddings/$set"
   done
 fi
 
@@ -109,5 +113,5 @@ fi
 
 if [ "$stage" -le 6 ] && [ "$stop_stage" -ge 6 ]; then
   echo "stage 6: TorchScript/ONNX export, parity check and report"
-  steps/export.sh "$exp/ssrfnet"
+  steps/export.sh --data "$data/vox1" "$exp/ssrfnet"
 fi
