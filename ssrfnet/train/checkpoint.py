@@ -192,6 +192,9 @@ def average_checkpoints(paths: list[Path], out_path: str | os.PathLike) -> dict:
     }
     extra["train_info"] = {k: v for k, v in info.items() if k != "checkpoints"}
     extra["train_info"]["kd_config"] = last.get("kd_config")
+    extra["train_info"]["num_classes"] = last.get("num_classes")
+    # stage 2 trains the student alone: its file holds the student's weights (+ KD heads), not a whole model
+    extra["model_part"] = "student" if last.get("mode") == "distill" else "model"
     write_model_file(out_path, last["model_config"], model_sd, **extra)
     json_path = Path(out_path).with_suffix(".json")
     atomic_write_text(json_path, json.dumps(info, indent=2) + "\n")

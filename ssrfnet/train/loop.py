@@ -631,15 +631,7 @@ def _train(ns, mode, paths, info, force_new, debug_exit_after_step, builders, ar
         ckpts = list_checkpoints(ckpt_dir)[-max(1, cfg["num_avg"]):]
         if not ckpts:
             raise CheckpointError(f"{ckpt_dir}: no checkpoint to average")
-        extra_part = "student" if mode == "distill" else "model"
         out = average_checkpoints(ckpts, final)
-        # mark what the file holds (the stage-2 file is the student alone, plus its KD heads)
-        obj = torch.load(final, map_location="cpu", weights_only=True)
-        obj["model_part"] = extra_part
-        obj["spk2id_size"] = num_classes
-        from ssrfnet.fileio import atomic_torch_save
-
-        atomic_torch_save(obj, final)
         log.info("final model %s: average of %d checkpoint(s), steps %d-%d", final, len(ckpts),
                  *out["step_range"])
         writer.close()
