@@ -93,3 +93,16 @@ def test_average(tmp_path):
     assert (tmp_path / "final.json").is_file()
     with pytest.raises(CheckpointError):
         average_state_dicts([{"a": torch.ones(1)}, {"b": torch.ones(1)}])
+
+
+def test_average_cli(tmp_path, capsys):
+    from ssrfnet.bin.average_checkpoints import main
+
+    for step, value in ((2, 1.0), (4, 3.0), (6, 5.0)):
+        save_checkpoint(tmp_path / "exp/checkpoints", state(step, value))
+    assert main(["--steps", "2,6", str(tmp_path / "exp"), str(tmp_path / "avg.pt")]) == 0
+    obj = torch.load(tmp_path / "avg.pt", weights_only=True)
+    assert torch.allclose(obj["state_dict"]["w"], torch.full((3,), 3.0))
+    assert main(["--num", "2", str(tmp_path / "exp")]) == 0
+    assert torch.load(tmp_path / "exp/final.pt", weights_only=True)["train_info"]["step_range"] == [4, 6]
+    assert main(["--steps", "8", str(tmp_path / "exp")]) == 1

@@ -246,3 +246,23 @@ def test_distill_mode_and_init(corpus, tmp_path):
     toy_main(toy_args(corpus, exp3, "--max-steps", "2", "--valid-every", "0", "--init-student", "true",
                       "--init", str(final)))
     assert "student initialised from" in (exp3 / "train.log").read_text()
+
+
+@pytest.mark.slow
+def test_ddp_two_cpu_processes(corpus, tmp_path):
+    """torchrun with 2 gloo ranks: runs to the end, rank 0 alone writes, global batch split over ranks."""
+    script = tmp_path / "run_toy.py"
+    script.write_text(f"import sys; sys.path.insert(0, {str(Path(__file__).resolve().parent)!r})\n"
+                      "import test_train_loop as t; t.toy_main(sys.argv[1:])\n")
+    exp = tmp_path / "ddp"
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1", CUDA_VISIBLE_DEVICES="")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+           str(script),
+           *toy_args(corpus, exp, "--max-steps", "6", "--valid-every", "6")]
+    res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-3000:]
+    text = (exp / "train.log").read_text()
+    assert "2 rank(s) x 2 per batch" in text and "validation EER" in text
+    assert (exp / "final.pt").is_file()
+    ck = torch.load(exp / "checkpoints/step_00000004.pt", weights_only=True)
+    assert ck["world_size"] == 2
