@@ -43,10 +43,12 @@ class PFM(nn.Module):
         self.mix = nn.ModuleList([LayerMix(window, hidden) for _ in range(num_windows)])
         self.proj = nn.ModuleList([PFMProjection(hidden, channels) for _ in range(num_windows)])
 
-    def forward(self, hidden: torch.Tensor) -> list[torch.Tensor]:
-        """hidden: (B, L+1, T, H) -> N tensors (B, channels, T)."""
-        states = hidden.transpose(2, 3)  # (B, L+1, H, T) view
-        return [proj(mix([states[:, i] for i in idx]))
+    def forward(self, hidden: torch.Tensor | Sequence[torch.Tensor]) -> list[torch.Tensor]:
+        """hidden: (B, L+1, T, H) or a list of L+1 (B, T, H) -> N tensors (B, channels, T)."""
+        # unbind rather than index: indexing a stacked tensor costs a full-size zero gradient per use
+        states = hidden.unbind(1) if isinstance(hidden, torch.Tensor) else hidden
+        states = [s.transpose(1, 2) for s in states]
+        return [proj(mix([states[i] for i in idx]))
                 for idx, mix, proj in zip(self.windows, self.mix, self.proj)]
 
 
@@ -87,13 +89,15 @@ class SSRFBackend(nn.Module):
         self.body = ReDimBody(F, C, stages, block_2d, group_divisor, block_1d, num_injections=num_windows)
         self.head = EmbeddingHead(channels, embed_dim, global_context)
 
-    def forward(self, hidden: torch.Tensor, wav: torch.Tensor) -> torch.Tensor:
+    def forward(self, hidden: torch.Tensor | Sequence[torch.Tensor], wav: torch.Tensor) -> torch.Tensor:
+        """hidden: student states (B, L+1, T, H) or a list of (B, T, H); wav: (B, N) -> (B, embed_dim)."""
         mel = self.frontend(wav)
         if self.training and self.mel_noise:
             mel = add_logmel_noise(mel)
         x = self.stem(mel)
-        if x.shape[-1] != hidden.shape[2]:
-            raise ValueError(f"spectrogram branch has {x.shape[-1]} frames, the student {hidden.shape[2]}; "
+        frames = hidden.shape[2] if isinstance(hidden, torch.Tensor) else hidden[0].shape[1]
+        if x.shape[-1] != frames:
+            raise ValueError(f"spectrogram branch has {x.shape[-1]} frames, the student {frames}; "
                              "SSRFNet expects 3 s crops of 48000..48079 samples")
         return self.head(self.body(x, self.pfm(hidden)))
 
@@ -117,8 +121,9 @@ class SSRFNet(nn.Module):
     def forward_train(self, wav: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """-> (embedding (B, D), student hidden states (B, L+1, T, H)) from a single student pass."""
         self.check_input(wav)
-        hidden = self.student(wav)
-        return self.backend(hidden, wav), hidden
+        states = self.student.forward_states(wav)
+        return self.backend(states, wav), torch.stack(states, dim=1)
 
     def forward(self, wav: torch.Tensor) -> torch.Tensor:
-        return self.forward_train(wav)[0]
+        self.check_input(wav)
+        return self.backend(self.student.forward_states(wav), wav)

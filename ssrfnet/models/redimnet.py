@@ -250,9 +250,13 @@ class Stage(nn.Module):
         self.context = None
         if att_red and block_1d != "none":
             self.context = TimeContextBlock1d(channels, channels // att_red, block_1d)
+        # channels-last 2D maps: grouped 3x3 convs (esp. their backward) are several times faster on CPU
+        self.fast = True
 
     def forward(self, xs: Sequence[torch.Tensor]) -> torch.Tensor:
         x = to2d(self.mix(xs), self.f_in, self.c_in)
+        if self.fast:
+            x = x.contiguous(memory_format=torch.channels_last)
         x = self.down(x)
         for block in self.blocks:
             x = block(x)

@@ -134,8 +134,7 @@ class ChannelMixing(nn.Module):
                               self.fc4.weight, self.fc4.bias, g)
         s = torch.matmul(up, low) + full
         # grouped k3 conv as one grouped matmul over (channel, tap) pairs
-        sp = F.pad(s, (0, 0, 1, 1))
-        taps = torch.stack([sp[:, k:k + t] for k in range(3)], dim=-1).reshape(b, t, h * 3)
+        taps = F.pad(s, (0, 0, 1, 1)).unfold(1, 3, 1).reshape(b, t, h * 3)  # (B, T, H, 3) -> (B, T, 3H)
         y = F.gelu(grouped_linear(taps, self.fc5.weight, self.fc5.bias, g))
         y = F.linear(y, self.fc6.weight.view(h, h), self.fc6.bias)
         return x + self.dropout(y)
@@ -207,7 +206,8 @@ class SVMixer(nn.Module):
                 f"SV-Mixer expects {samples / SAMPLE_RATE:g} s crops of {samples} samples at 16 kHz "
                 f"(its time-MLP is fixed to {self.seq_len} frames), got {wav.shape[1]}")
 
-    def forward(self, wav: torch.Tensor) -> torch.Tensor:
+    def forward_states(self, wav: torch.Tensor) -> list[torch.Tensor]:
+        """The L+1 hidden states as a list of (B, T, H) tensors."""
         self.check_input(wav)
         x = wav.unsqueeze(1)
         for layer in self.conv_layers:
@@ -217,7 +217,10 @@ class SVMixer(nn.Module):
         for i, block in enumerate(self.layers):
             x = block(x)
             states.append(self.layer_norm(x) if i == self.num_layers - 1 else x)
-        return torch.stack(states, dim=1)
+        return states
+
+    def forward(self, wav: torch.Tensor) -> torch.Tensor:
+        return torch.stack(self.forward_states(wav), dim=1)
 
 
 class SVMixerEmbedder(nn.Module):
