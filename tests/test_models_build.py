@@ -144,7 +144,10 @@ def test_conf_files_parse(tmp_path):
     add_model_options(parser)
     for name, total in (("ssrfnet.conf", None), ("ssrfnet_mini.conf", 3_243_389)):
         entries = read_conf(conf / name)
-        cfg = model_config_from_args(parser.parse_args([f"--{k}={v}" for k, v, _ in entries]))
+        # the conf also holds other stages' keys (training...), only the model block is ours
+        model_keys = {k.replace("_", "-") for k in model_config_from_args({})}
+        argv = [f"--{k}={v}" for k, v, _ in entries if k in model_keys]
+        cfg = model_config_from_args(parser.parse_args(argv))
         if total is None:
             assert cfg == model_config_from_args({})
         else:
