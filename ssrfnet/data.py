@@ -95,6 +95,7 @@ class CropDataset(torch.utils.data.Dataset):
         seed: int = 0,
         augmenter=None,
         spk2id: dict[str, int] | None = None,
+        cache_pipes: bool = False,
     ):
         self.data_dir = Path(data_dir)
         self.wav, utt2spk = read_utt2spk(data_dir)
@@ -113,7 +114,9 @@ class CropDataset(torch.utils.data.Dataset):
         self.crop_samples = int(crop_samples)
         self.seed = int(seed)
         self.augmenter = augmenter
+        self.cache_pipes = bool(cache_pipes)
         self._lengths: dict[int, int] = {}
+        self._cache: dict[int, np.ndarray] = {}  # decoded pipe audio (int16), per worker process
 
     @property
     def num_classes(self) -> int:
@@ -127,7 +130,13 @@ class CropDataset(torch.utils.data.Dataset):
         entry = self.wav[utt]
         where = f"{self.data_dir}/wav.scp: {utt}"
         if is_pipe(entry):
-            wave = read_audio(entry, where=where)  # a pipe must be decoded whole anyway
+            cached = self._cache.get(index)
+            if cached is not None:
+                wave = cached.astype(np.float32) / np.float32(32768.0)
+            else:
+                wave = read_audio(entry, where=where)  # a pipe must be decoded whole anyway
+                if self.cache_pipes:
+                    self._cache[index] = np.clip(np.round(wave * 32768.0), -32768, 32767).astype(np.int16)
             total = len(wave)
         else:
             total = self._lengths.get(index)
@@ -210,14 +219,17 @@ def collate(batch):
 
 
 def make_loader(dataset: CropDataset, sampler: ShardedBatchSampler, num_workers: int = 0):
-    """A DataLoader that never touches the global torch RNG (so resuming mid-epoch stays bit-exact)."""
+    """A DataLoader that never touches the global torch RNG (so resuming mid-epoch stays bit-exact).
+
+    Workers persist across epochs (iterate the same loader again after `sampler.set_position`), so a
+    dataset's per-worker cache survives."""
     return torch.utils.data.DataLoader(
         dataset,
         batch_sampler=sampler,
         num_workers=num_workers,
         collate_fn=collate,
         pin_memory=torch.cuda.is_available(),
-        persistent_workers=False,
+        persistent_workers=num_workers > 0,
         generator=torch.Generator().manual_seed(sampler.seed),
         prefetch_factor=4 if num_workers > 0 else None,
     )

@@ -234,6 +234,10 @@ def _eer(scores, labels) -> float:
     return float((fnr[i] + fpr[i]) / 2)
 
 
+_DEV_CACHE: dict = {}
+_DEV_CACHE_MAX_CROPS = 2000  # at most ~400 MB of 3 s float32 crops kept; larger dev sets are re-read
+
+
 @torch.no_grad()
 def validate(tm: TrainModule, dev_wav: dict, trials: list, crop_samples: int, cfg: dict,
              device: torch.device) -> float:
@@ -267,8 +271,13 @@ def validate(tm: TrainModule, dev_wav: dict, trials: list, crop_samples: int, cf
     for utt in needed:
         if utt not in dev_wav:
             raise TrainError(f"development trial utterance {utt} is not in the dev data's wav.scp")
-        crops = eval_crops(read_audio(dev_wav[utt], where=f"dev wav.scp: {utt}"), crop_samples,
-                           cfg["valid_num_crops"])
+        key = (dev_wav[utt], crop_samples, cfg["valid_num_crops"])
+        crops = _DEV_CACHE.get(key)
+        if crops is None:
+            crops = eval_crops(read_audio(dev_wav[utt], where=f"dev wav.scp: {utt}"), crop_samples,
+                               cfg["valid_num_crops"])
+            if len(needed) * cfg["valid_num_crops"] <= _DEV_CACHE_MAX_CROPS:
+                _DEV_CACHE[key] = crops
         batch.append(crops)
         owners.append((utt, len(crops)))
         if sum(len(b) for b in batch) >= cfg["valid_batch_size"]:
@@ -402,7 +411,8 @@ def _train(ns, mode, paths, info, force_new, debug_exit_after_step, builders, ar
         teacher_dim = int(teacher.hidden_size)
         kd = KDLoss(student_of(model).hidden_size, teacher_dim, num_heads=len(cfg["teacher_layers"]),
                     cos_lambda=cfg["kd_cos_lambda"], cos_reduction=cfg["kd_cos_reduction"])
-    dataset = CropDataset(paths.train_data, crop, seed=cfg["seed"], spk2id=spk2id)
+    dataset = CropDataset(paths.train_data, crop, seed=cfg["seed"], spk2id=spk2id,
+                          cache_pipes=cfg["cache_audio"])
     aam = None
     if mode == "ssrfnet":
         from ssrfnet.losses import AAMSoftmax
@@ -533,11 +543,11 @@ def _train(ns, mode, paths, info, force_new, debug_exit_after_step, builders, ar
         teacher.eval()
     window = {"loss": 0.0, "sv": 0.0, "kd": 0.0, "acc": 0.0, "gnorm": 0.0, "n": 0, "t": time.time(),
               "samples": 0}
+    loader = make_loader(dataset, sampler, cfg["num_workers"])
     while counters.step < cfg["max_steps"]:
         if counters.batch >= sampler.num_batches:
             counters.epoch, counters.batch = counters.epoch + 1, 0
         sampler.set_position(counters.epoch, counters.batch)
-        loader = make_loader(dataset, sampler, cfg["num_workers"])
         for clean, noisy, labels in loader:
             if counters.step >= cfg["max_steps"]:
                 break
@@ -622,7 +632,7 @@ def _train(ns, mode, paths, info, force_new, debug_exit_after_step, builders, ar
             if debug_exit_after_step and counters.step == debug_exit_after_step:
                 sys.stderr.flush()
                 os._exit(3)  # simulate a crash: no clean-up of any kind
-        del loader
+    del loader
     if progress is not None:
         progress.close()
 

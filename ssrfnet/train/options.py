@@ -30,6 +30,8 @@ def add_train_options(parser: argparse.ArgumentParser) -> argparse.ArgumentParse
     add("--distill-max-steps", type=int, default=0,
         help="stage 2 (--mode distill) length in steps; 0 = --max-steps (the LR schedule ends there)")
     add("--num-workers", type=int, default=4, help="DataLoader worker processes per rank")
+    add("--cache-audio", type=str2bool, default=False,
+        help="keep decoded pipe (e.g. m4a) training audio in memory, per worker (small corpora only)")
     add("--shuffle", type=str2bool, default=True,
         help="reshuffle the training list every epoch (the official code never shuffles)")
     add("--bf16", type=str2bool, default=True, help="bf16 autocast on GPU (CPU always runs fp32)")
