@@ -371,8 +371,8 @@ def _train(ns, mode, paths, info, force_new, debug_exit_after_step, builders, ar
 
     random.seed(cfg["seed"])
     if cfg["deterministic"]:
-        torch.use_deterministic_algorithms(True)
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True)
     elif info.device.type == "cuda":
         torch.backends.cudnn.benchmark = True
 
