@@ -187,6 +187,7 @@ def test_changed_model_config_is_refused(corpus, tmp_path):
     # a non-shaping change (more steps) resumes
     toy_main(toy_args(corpus, exp, "--max-steps", "8", "--valid-every", "0"))
     assert (exp / "checkpoints/step_00000008.pt").is_file()
+    assert "option --max-steps changed since the last start: '4' -> '8'" in (exp / "train.log").read_text()
     toy_main(toy_args(corpus, exp, "--max-steps", "4", "--valid-every", "0", "--teacher-layers", "1,2",
                       "--force-new"))
     assert list(exp.glob("checkpoints.old-*"))

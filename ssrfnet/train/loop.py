@@ -169,6 +169,10 @@ def check_saved_config(exp: Path, model_cfg: dict, train_cfg: dict, force_new: b
     current = {**model_cfg, **train_cfg}
     diffs = [(k, saved.get(k), _fmt(current[k])) for k in shaping_keys
              if k in current and saved.get(k) is not None and saved.get(k) != _fmt(current[k])]
+    others = [(k, saved.get(k), _fmt(v)) for k, v in current.items()
+              if k not in shaping_keys and saved.get(k) is not None and saved.get(k) != _fmt(v)]
+    for k, a, b in others:
+        log.info("option --%s changed since the last start: %r -> %r", k.replace("_", "-"), a, b)
     if diffs and not force_new:
         lines = "\n".join(f"  --{k.replace('_', '-')}: saved {a!r}, now {b!r}" for k, a, b in diffs)
         raise TrainError(
