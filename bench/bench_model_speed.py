@@ -54,15 +54,15 @@ def make_losses(embed_dim: int, hidden: int, num_classes: int = 5994):
         return aam, kd, [heads], "inline"
 
 
-def time_it(fn, runs: int, warmup: int) -> list[float]:
-    for _ in range(warmup):
-        fn()
-    out = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - t)
-    return out
+def timed(fn) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of this process) of one call."""
+    t, c = time.perf_counter(), time.process_time()
+    fn()
+    return time.perf_counter() - t, time.process_time() - c
+
+
+def median(xs):
+    return statistics.median(xs) if xs else float("nan")
 
 
 def main() -> None:
@@ -110,26 +110,36 @@ def main() -> None:
     print(f"torch {torch.__version__}, threads {args.threads}, "
           f"batch {args.batch} x {model.crop_samples} samples, losses from {loss_src}, "
           f"{sum(p.numel() for p in model.parameters()):,} model parameters")
-    results = {}
-    for mode in ("baseline", "fast"):
-        if args.only and mode != args.only:
-            continue
-        set_fast(model, mode == "fast")
-        load0 = os.getloadavg()
-        tr = time_it(train_step, args.runs, args.warmup)
-        inf = time_it(infer, args.runs, args.warmup)
-        load1 = os.getloadavg()
-        results[mode] = (statistics.median(tr), statistics.median(inf))
-        print(f"{mode:8s} train step median {results[mode][0]:.3f} s  runs {[round(t, 3) for t in tr]}")
-        print(f"{mode:8s} inference median {results[mode][1]:.3f} s  runs {[round(t, 3) for t in inf]}")
-        print(f"{mode:8s} load average before {load0[0]:.2f} after {load1[0]:.2f} (1 min)")
-    if len(results) == 2:
-        b, f = results["baseline"], results["fast"]
-        print(f"speed-up fast vs baseline: train x{b[0] / f[0]:.2f}, inference x{b[1] / f[1]:.2f}")
-    for mode, (tr, inf) in results.items():
-        print(f"{mode:8s} vs official (5.30 s / 1.48 s): train x{OFFICIAL['train'] / tr:.2f}, "
+    modes = [args.only] if args.only else ["baseline", "fast"]
+    # baseline and fast runs alternate, so that drifting load on a shared machine hits both alike
+    times = {(mode, what): [] for mode in modes for what in ("train", "infer")}
+    load0 = os.getloadavg()
+    for what, fn in (("train", train_step), ("infer", infer)):
+        for i in range(args.warmup + args.runs):
+            for mode in modes:
+                set_fast(model, mode == "fast")
+                t = timed(fn)
+                if i >= args.warmup:
+                    times[(mode, what)].append(t)
+    load1 = os.getloadavg()
+    for what in ("train", "infer"):
+        for mode in modes:
+            ts = times[(mode, what)]
+            print(f"{mode:8s} {what}: median wall {median([t[0] for t in ts]):.3f} s, "
+                  f"median CPU {median([t[1] for t in ts]):.3f} s; wall runs {[round(t[0], 3) for t in ts]}")
+        if len(modes) == 2:
+            pairs = zip(times[("baseline", what)], times[("fast", what)])
+            ratios = [(b[0] / f[0], b[1] / f[1]) for b, f in pairs]
+            wall_r, cpu_r = median([r[0] for r in ratios]), median([r[1] for r in ratios])
+            print(f"{what}: speed-up fast vs baseline, median of paired ratios: wall x{wall_r:.2f}, "
+                  f"CPU x{cpu_r:.2f}")
+    print(f"load average (1, 5, 15 min): before {tuple(round(v, 2) for v in load0)}, "
+          f"after {tuple(round(v, 2) for v in load1)} on {os.cpu_count()} CPUs")
+    for mode in modes:
+        tr = median([t[0] for t in times[(mode, "train")]])
+        inf = median([t[0] for t in times[(mode, "infer")]])
+        print(f"{mode:8s} vs official (5.30 s / 1.48 s, idle machine): train x{OFFICIAL['train'] / tr:.2f}, "
               f"inference x{OFFICIAL['infer'] / inf:.2f}")
-
 
 if __name__ == "__main__":
     main()

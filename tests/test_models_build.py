@@ -107,10 +107,11 @@ def test_wrong_length_rejected(n):
         model(_wav(n=n))
 
 
-def test_accepts_full_crop_range():
+def test_accepts_full_crop_range_and_float64():
     model = build_model(TINY).eval()
     with torch.no_grad():
         assert model(_wav(n=48079)).shape == (2, 192)
+        assert torch.allclose(model(_wav().double()), model(_wav()))
 
 
 BAD_WAVES = [torch.zeros(48000), torch.zeros(1, 1, 48000), torch.zeros(2, 48000, dtype=torch.int16)]
@@ -195,3 +196,15 @@ def test_official_key_errors():
     pattern = r"missing keys \(1\): backbone.stem.0.bias.*backbone.bogus.*stage0.2.weight"
     with pytest.raises(CheckpointError, match=pattern):
         from_official({"model_config": cfg, "state_dict": state})
+
+
+def test_length_agnostic_departure():
+    torch.manual_seed(0)
+    faithful = build_model(TINY).eval()
+    agnostic = build_model({**TINY, "svmixer_length_agnostic": True}).eval()
+    agnostic.load_state_dict(faithful.state_dict())
+    assert agnostic.crop_samples is None
+    with torch.no_grad():
+        assert torch.equal(agnostic(_wav()), faithful(_wav()))  # 3 s crops: the official maths
+        for n in (32000, 32040, 71234):
+            assert agnostic(_wav(n=n)).shape == (2, 192)

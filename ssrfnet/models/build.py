@@ -22,6 +22,7 @@ MODEL_DEFAULTS: dict = {
     "svmixer_cnn_channels": 512,
     "svmixer_group_dim": 128,
     "svmixer_expansion": 4,
+    "svmixer_length_agnostic": False,
     "redimnet_preset": "",
     "redimnet_freq": 64,
     "redimnet_channels": 16,
@@ -66,7 +67,8 @@ def resolve_config(cfg: dict) -> dict:
 
 def _student(c: dict) -> SVMixer:
     return SVMixer(c["svmixer_layers"], c["svmixer_hidden"], c["svmixer_seq_len"], c["svmixer_dropout"],
-                   c["svmixer_cnn_channels"], c["svmixer_group_dim"], c["svmixer_expansion"])
+                   c["svmixer_cnn_channels"], c["svmixer_group_dim"], c["svmixer_expansion"],
+                   c["svmixer_length_agnostic"])
 
 
 def build_model(cfg: dict) -> nn.Module:

@@ -83,6 +83,7 @@ class SSRFBackend(nn.Module):
         if channels != hidden:
             raise ValueError(f"backend F*C = {F}*{C} = {channels} must equal the SV-Mixer width {hidden}")
         self.mel_noise = mel_noise
+        self.trim_stem = False
         self.frontend = LogMel(n_mels, hop_length)
         self.stem = SpecStem(n_mels, channels)
         self.pfm = PFM(num_layers, hidden, channels, num_windows, window)
@@ -96,6 +97,12 @@ class SSRFBackend(nn.Module):
             mel = add_logmel_noise(mel)
         x = self.stem(mel)
         frames = hidden.shape[2] if isinstance(hidden, torch.Tensor) else hidden[0].shape[1]
+        if self.trim_stem and abs(x.shape[-1] - frames) <= 1:
+            # length-agnostic inputs: the two branches' frame counts can differ by one; keep the common part
+            frames = min(frames, x.shape[-1])
+            x = x[..., :frames]
+            states = hidden.unbind(1) if isinstance(hidden, torch.Tensor) else hidden
+            hidden = [s[:, :frames] for s in states]
         if x.shape[-1] != frames:
             raise ValueError(f"spectrogram branch has {x.shape[-1]} frames, the student {frames}; "
                              "SSRFNet expects 3 s crops of 48000..48079 samples")
@@ -110,11 +117,12 @@ class SSRFNet(nn.Module):
         self.student = student
         self.backend = backend
         self.embed_dim = backend.head.linear.out_features
-        self.crop_samples = (student.seq_len + 1) * 320
+        self.crop_samples = None if student.length_agnostic else (student.seq_len + 1) * 320
+        backend.trim_stem = student.length_agnostic
 
     def check_input(self, wav: torch.Tensor) -> None:
         self.student.check_input(wav)
-        if not self.crop_samples <= wav.shape[1] < self.crop_samples + 80:
+        if self.crop_samples is not None and not self.crop_samples <= wav.shape[1] < self.crop_samples + 80:
             raise ValueError(f"SSRFNet expects {self.crop_samples / 16000:g} s crops of {self.crop_samples} "
                              f"samples at 16 kHz, got {wav.shape[1]}")
 

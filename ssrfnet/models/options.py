@@ -20,6 +20,8 @@ _HELP = {
     "svmixer_cnn_channels": "CNN front-end width (official: fixed 512; configurable here for small models)",
     "svmixer_group_dim": "channels per group in the grouped channel-mixing convs (official 128)",
     "svmixer_expansion": "channel-mixing expansion (official 4)",
+    "svmixer_length_agnostic": "DEPARTURE from the official model: accept any length by resampling the "
+                               "time-MLP input to svmixer-seq-len frames and back (false = 3 s crops only)",
     "redimnet_preset": "ReDimNet size b0..b6 or m for model-type redimnet (overrides the redimnet-* keys)",
     "redimnet_freq": "ReDimNet F (frequency rows of the 2D view)",
     "redimnet_channels": "ReDimNet C (channels of the 2D view)",

@@ -80,10 +80,22 @@ class TokenMixing(nn.Module):
         self.linear1 = nn.Linear(seq_len, 4 * seq_len)
         self.linear2 = nn.Linear(4 * seq_len, seq_len)
         self.dropout = nn.Dropout(dropout)
+        self.seq_len = seq_len
         self.fast = True
+
+    def _global_resampled(self, ut: torch.Tensor) -> torch.Tensor:
+        """Length-agnostic departure: resample (B, H, T) to the MLP's fixed length and back (linear)."""
+        t = ut.shape[-1]
+        g = F.interpolate(ut, size=self.seq_len, mode="linear", align_corners=False)
+        g = self.linear2(F.gelu(self.linear1(g)))
+        return F.interpolate(g, size=t, mode="linear", align_corners=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, T, H)
         u = self.norm(x)
+        if x.shape[1] != self.seq_len:
+            ut = u.transpose(1, 2)
+            local = self.local_mix2(F.gelu(self.local_mix1(ut)))
+            return x + self.dropout(local + self._global_resampled(ut)).transpose(1, 2)
         if self.fast:
             ut = u.transpose(1, 2)
             local = self.local_mix2(F.gelu(self.local_mix1(ut))).transpose(1, 2)
@@ -166,8 +178,10 @@ class SVMixer(nn.Module):
     """(B, N) waveform -> hidden states (B, L+1, T, H). Faithful mode needs 3 s crops (T = 149)."""
 
     def __init__(self, num_layers: int = 12, hidden_size: int = 1024, seq_len: int = 149,
-                 dropout: float = 0.1, cnn_channels: int = 512, group_dim: int = 128, expansion: int = 4):
+                 dropout: float = 0.1, cnn_channels: int = 512, group_dim: int = 128, expansion: int = 4,
+                 length_agnostic: bool = False):
         super().__init__()
+        self.length_agnostic = length_agnostic
         self.num_layers = num_layers
         self.hidden_size = hidden_size
         self.seq_len = seq_len
@@ -200,7 +214,10 @@ class SVMixer(nn.Module):
     def check_input(self, wav: torch.Tensor) -> None:
         check_waveform(wav)
         frames = cnn_frames(wav.shape[1])
-        if frames != self.seq_len:
+        if self.length_agnostic:
+            if frames < 4:
+                raise ValueError(f"SV-Mixer needs at least 1360 samples (4 frames), got {wav.shape[1]}")
+        elif frames != self.seq_len:
             samples = (self.seq_len + 1) * 320
             raise ValueError(
                 f"SV-Mixer expects {samples / SAMPLE_RATE:g} s crops of {samples} samples at 16 kHz "
@@ -209,7 +226,7 @@ class SVMixer(nn.Module):
     def forward_states(self, wav: torch.Tensor) -> list[torch.Tensor]:
         """The L+1 hidden states as a list of (B, T, H) tensors."""
         self.check_input(wav)
-        x = wav.unsqueeze(1)
+        x = wav.unsqueeze(1).to(self.conv_layers[0].conv.weight.dtype)
         for layer in self.conv_layers:
             x = layer(x)
         x = self.dropout(self.feat_projection(x.transpose(1, 2)))
@@ -233,7 +250,7 @@ class SVMixerEmbedder(nn.Module):
 
         self.student = student
         self.embed_dim = embed_dim
-        self.crop_samples = (student.seq_len + 1) * 320
+        self.crop_samples = None if student.length_agnostic else (student.seq_len + 1) * 320
         self.layer_weights = nn.Parameter(torch.zeros(student.num_layers + 1))
         self.head = EmbeddingHead(student.hidden_size, embed_dim)
 
