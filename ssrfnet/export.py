@@ -93,14 +93,20 @@ class DftLogMel(torch.nn.Module):
 
 
 def exportable(model: torch.nn.Module) -> torch.nn.Module:
-    """A deep copy of `model` with every log-mel front end replaced by DftLogMel (same maths)."""
+    """A deep copy of `model` that the exporters can trace, computing the same maths.
+
+    Every log-mel front end becomes DftLogMel, and the SV-Mixer runs its plain ops: its optimised CPU
+    kernels (unfold taps, channels-last layouts) have no ONNX symbolic, and ONNX Runtime fuses on its own.
+    """
     import copy
 
     try:
+        from ssrfnet.models import set_fast
         from ssrfnet.models.features import LogMel
     except ImportError:
         return model
     model = copy.deepcopy(model)
+    set_fast(model, False)
     for module in list(model.modules()):
         for child_name, child in list(module.named_children()):
             if isinstance(child, LogMel):

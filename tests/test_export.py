@@ -79,3 +79,18 @@ def test_export_cli_small_real_model(tmp_path, capsys):
     with torch.no_grad():
         want = model(torch.from_numpy(x)).numpy()
     np.testing.assert_allclose(session.run(None, {"wav": x})[0], want, atol=1e-4)
+
+
+def test_ssrfnet_with_fast_ops_exports_with_parity(tmp_path):
+    """The SV-Mixer's optimised CPU kernels have no ONNX symbolic; export traces the plain ops instead."""
+    models = pytest.importorskip("ssrfnet.models")
+    from ssrfnet.export import export_model
+
+    cfg = dict(model_type="ssrfnet", svmixer_layers=4, svmixer_hidden=128, svmixer_cnn_channels=32,
+               redimnet_freq=16, redimnet_channels=8, redimnet_stages="1:1:1:16,2:1:1:8", fast_ops=True)
+    torch.manual_seed(0)
+    model = models.build_model(cfg).eval()
+    report = export_model(model, tmp_path / "export", runs=1, batch_sizes=(1,))
+    assert (tmp_path / "export" / "model.onnx").is_file()
+    assert all(getattr(m, "fast", True) for m in model.modules()), "the caller's model keeps its fast ops"
+    assert report
