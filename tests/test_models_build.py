@@ -25,7 +25,7 @@ TINY = dict(svmixer_layers=5, svmixer_hidden=128, svmixer_cnn_channels=16, redim
 @pytest.fixture(autouse=True)
 def _threads():
     old = torch.get_num_threads()
-    torch.set_num_threads(2)
+    torch.set_num_threads(1)
     yield
     torch.set_num_threads(old)
 
