@@ -28,6 +28,7 @@ mini_seed=20261122
 corpora=corpora       # where the mini corpus is synthesised
 data=data
 exp=exp
+m4a_mode=convert      # VoxCeleb2 m4a: convert once to wav (fast training reads) or pipe (Kaldi ffmpeg pipes)
 num_heldout_spk=      # VoxCeleb2 dev speakers held out for development trials (mini: 4, tiny: 2, real: 40)
 asnorm=true           # also report AS-norm scores (cohort: training speakers)
 top_n=300             # AS-norm cohort size (clipped to the number of training speakers)
@@ -73,7 +74,8 @@ if [ "$stage" -le 0 ] && [ "$stop_stage" -ge 0 ]; then
   if $mini; then
     local/make_mini_corpus.sh --nj "$nj" --size "$mini_size" --seed "$mini_seed" "$corpora"
   fi
-  local/prepare_voxceleb.sh --nj "$nj" --num-heldout-spk "$num_heldout_spk" "$vox1_root" "$vox2_root" "$data"
+  local/prepare_voxceleb.sh --nj "$nj" --m4a-mode "$m4a_mode" --num-heldout-spk "$num_heldout_spk" \
+    "$vox1_root" "$vox2_root" "$data"
 fi
 
 if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
