@@ -42,17 +42,11 @@ class PFM(nn.Module):
         self.windows = pfm_windows(num_layers, num_windows, window)
         self.mix = nn.ModuleList([LayerMix(window, hidden) for _ in range(num_windows)])
         self.proj = nn.ModuleList([PFMProjection(hidden, channels) for _ in range(num_windows)])
-        # channels-last mix and k5 conv as unfold + one GEMM (same maths): the conv's backward is the
-        # costly part on CPU; False = the plain channels-first ops (ONNX export)
-        self.fast = True
 
     def forward(self, hidden: torch.Tensor | Sequence[torch.Tensor]) -> list[torch.Tensor]:
         """hidden: (B, L+1, T, H) or a list of L+1 (B, T, H) -> N tensors (B, channels, T)."""
         # unbind rather than index: indexing a stacked tensor costs a full-size zero gradient per use
         states = hidden.unbind(1) if isinstance(hidden, torch.Tensor) else hidden
-        if self.fast:
-            return [proj.forward_channels_last(mix.forward_channels_last([states[i] for i in idx]))
-                    for idx, mix, proj in zip(self.windows, self.mix, self.proj)]
         states = [s.transpose(1, 2) for s in states]
         return [proj(mix([states[i] for i in idx]))
                 for idx, mix, proj in zip(self.windows, self.mix, self.proj)]
@@ -66,15 +60,6 @@ class PFMProjection(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.norm(self.conv(x))
-
-    def forward_channels_last(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, T, H) -> (B, channels, T) (a transposed view): the 'same' conv as unfold + GEMM, then LN."""
-        w = self.conv.weight  # (O, H, k)
-        k = w.shape[2]
-        left = (k - 1) // 2
-        taps = F.pad(x, (0, 0, left, k - 1 - left)).unfold(1, k, 1)  # (B, T, H, k)
-        y = F.linear(taps.reshape(x.shape[0], x.shape[1], -1), w.reshape(w.shape[0], -1), self.conv.bias)
-        return F.layer_norm(y, y.shape[-1:], self.norm.weight, self.norm.bias, self.norm.eps).transpose(1, 2)
 
 
 class SpecStem(nn.Module):

@@ -39,14 +39,6 @@ def grouped_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, gr
     return y.transpose(0, 1).reshape(*lead, -1)
 
 
-def _group_mlp(xg: torch.Tensor, fc_in: nn.Conv1d, fc_out: nn.Conv1d, groups: int) -> torch.Tensor:
-    """Grouped 1x1 conv -> GELU -> grouped 1x1 conv on group-major (G, M, I) rows -> (G, M, O)."""
-    w1 = fc_in.weight.view(groups, fc_in.out_channels // groups, -1)  # (G, E, I)
-    w2 = fc_out.weight.view(groups, fc_out.out_channels // groups, -1)  # (G, O, E)
-    y = F.gelu(torch.baddbmm(fc_in.bias.view(groups, 1, -1), xg, w1.transpose(1, 2)))
-    return torch.baddbmm(fc_out.bias.view(groups, 1, -1), y, w2.transpose(1, 2))
-
-
 def upsample_matrix(t_in: int, t_out: int) -> torch.Tensor:
     """(t_out, t_in) matrix equal to F.interpolate(mode='linear', align_corners=False)."""
     eye = torch.eye(t_in).unsqueeze(0)  # (1, t_in, t_in): channel j is the j-th basis signal
@@ -141,25 +133,22 @@ class ChannelMixing(nn.Module):
         self.fast = True
 
     def _forward_fast(self, x: torch.Tensor) -> torch.Tensor:
-        """Group-major evaluation: every grouped op (fc1..fc5) runs on (G, rows, channels) tensors, so the
-        wide 4H intermediates are never transposed; one transpose in (LN output), one out (before fc6)."""
         b, t, h = x.shape
         g = self.groups
-        d = h // g
-        half = t // 2
         v = self.norm1(x)
-        vg = v.reshape(b * t, g, d).transpose(0, 1)  # (G, B*T, d) view; row stride G*d suits the GEMM
-        low = v[:, : 2 * half].reshape(b, half, 2, h).mean(2).reshape(b * half, g, d).transpose(0, 1)
-        low = _group_mlp(low, self.fc1, self.fc2, g)  # (G, B*half, d)
-        full = _group_mlp(vg, self.fc3, self.fc4, g)  # (G, B*T, d)
+        half = t // 2
+        low = v[:, : 2 * half].reshape(b, half, 2, h).mean(2)
+        low = grouped_linear(F.gelu(grouped_linear(low, self.fc1.weight, self.fc1.bias, g)),
+                             self.fc2.weight, self.fc2.bias, g)
         up = self.upsample if half == self.upsample.shape[1] and t == self.upsample.shape[0] else \
             upsample_matrix(half, t).to(x)
-        s = torch.matmul(up, low.view(g, b, half, d)) + full.view(g, b, t, d)  # (G, B, T, d)
+        full = grouped_linear(F.gelu(grouped_linear(v, self.fc3.weight, self.fc3.bias, g)),
+                              self.fc4.weight, self.fc4.bias, g)
+        s = torch.matmul(up, low) + full
         # grouped k3 conv as one grouped matmul over (channel, tap) pairs
-        taps = F.pad(s, (0, 0, 1, 1)).unfold(2, 3, 1).reshape(g, b * t, d * 3)  # (G, B*T, 3d)
-        w5 = self.fc5.weight.view(g, d, d * 3)
-        y = F.gelu(torch.baddbmm(self.fc5.bias.view(g, 1, d), taps, w5.transpose(1, 2)))
-        y = F.linear(y.transpose(0, 1).reshape(b, t, h), self.fc6.weight.view(h, h), self.fc6.bias)
+        taps = F.pad(s, (0, 0, 1, 1)).unfold(1, 3, 1).reshape(b, t, h * 3)  # (B, T, H, 3) -> (B, T, 3H)
+        y = F.gelu(grouped_linear(taps, self.fc5.weight, self.fc5.bias, g))
+        y = F.linear(y, self.fc6.weight.view(h, h), self.fc6.bias)
         return x + self.dropout(y)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, T, H)
