@@ -54,11 +54,11 @@ def make_losses(embed_dim: int, hidden: int, num_classes: int = 5994):
         return aam, kd, [heads], "inline"
 
 
-def timed(fn) -> tuple[float, float]:
-    """(wall seconds, CPU seconds of this process) of one call."""
+def timed(fn) -> tuple[float, float, float]:
+    """(wall seconds, CPU seconds of this process, 1-min load average after it) of one call."""
     t, c = time.perf_counter(), time.process_time()
     fn()
-    return time.perf_counter() - t, time.process_time() - c
+    return time.perf_counter() - t, time.process_time() - c, os.getloadavg()[0]
 
 
 def median(xs):
@@ -126,7 +126,8 @@ def main() -> None:
         for mode in modes:
             ts = times[(mode, what)]
             print(f"{mode:8s} {what}: median wall {median([t[0] for t in ts]):.3f} s, "
-                  f"median CPU {median([t[1] for t in ts]):.3f} s; wall runs {[round(t[0], 3) for t in ts]}")
+                  f"median CPU {median([t[1] for t in ts]):.3f} s; wall runs {[round(t[0], 3) for t in ts]}, "
+                  f"1-min load {[round(t[2], 2) for t in ts]}")
         if len(modes) == 2:
             pairs = zip(times[("baseline", what)], times[("fast", what)])
             ratios = [(b[0] / f[0], b[1] / f[1]) for b, f in pairs]
