@@ -6,14 +6,14 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from ssrfnet.fileio import atomic_torch_save
 from ssrfnet.models.build import MODEL_DEFAULTS, build_model, resolve_config
-from ssrfnet.models.official import CheckpointError, from_official
+from ssrfnet.models.official import CheckpointError, from_official, raise_key_mismatch
 
 FORMAT = "ssrfnet-model"
 VERSION = 1
@@ -31,16 +31,7 @@ def save_model(model: nn.Module, cfg: dict, path: str | os.PathLike) -> None:
     path = Path(path)
     blob = {"format": FORMAT, "version": VERSION, "config": _plain_config(cfg),
             "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(blob, fh)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_torch_save(blob, path)
 
 
 def _strict_load(model: nn.Module, state: dict) -> None:
@@ -49,15 +40,7 @@ def _strict_load(model: nn.Module, state: dict) -> None:
     unexpected = sorted(set(state) - set(ours))
     mis_shaped = [f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(v.shape)}"
                   for k, v in ours.items() if k in state and tuple(state[k].shape) != tuple(v.shape)]
-    if missing or unexpected or mis_shaped:
-        parts = []
-        if missing:
-            parts.append(f"missing keys ({len(missing)}): {', '.join(missing)}")
-        if unexpected:
-            parts.append(f"unexpected keys ({len(unexpected)}): {', '.join(unexpected)}")
-        if mis_shaped:
-            parts.append(f"mis-shaped keys ({len(mis_shaped)}): {'; '.join(mis_shaped)}")
-        raise CheckpointError("checkpoint does not match the model: " + " | ".join(parts))
+    raise_key_mismatch(missing, unexpected, mis_shaped)
     model.load_state_dict(state, strict=True)
 
 

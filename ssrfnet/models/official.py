@@ -17,6 +17,20 @@ _IGNORED = re.compile(r"(^|\.)spec\.torchfbank\.|total_ops|total_params")
 _TRAINING_PREFIXES = ("teacher_model.", "criterion_sv.", "criterion_kd.", "criterion_")
 
 
+def raise_key_mismatch(missing: list[str], unexpected: list[str], mis_shaped: list[str]) -> None:
+    """Raise CheckpointError listing every missing, unexpected and mis-shaped key (no-op when all match)."""
+    if not (missing or unexpected or mis_shaped):
+        return
+    parts = []
+    if missing:
+        parts.append(f"missing keys ({len(missing)}): {', '.join(missing)}")
+    if unexpected:
+        parts.append(f"unexpected keys ({len(unexpected)}): {', '.join(unexpected)}")
+    if mis_shaped:
+        parts.append(f"mis-shaped keys ({len(mis_shaped)}): {'; '.join(mis_shaped)}")
+    raise CheckpointError("checkpoint does not match the model: " + " | ".join(parts))
+
+
 class CheckpointError(ValueError):
     """A checkpoint that does not fit the model; the message lists the offending keys."""
 
@@ -103,15 +117,7 @@ def load_mapped_state_dict(model: nn.Module, official: dict, to_official) -> Non
             continue
         mapped[key] = value.to(ref.dtype)
     unexpected = sorted(set(source) - used)
-    if missing or unexpected or mis_shaped:
-        parts = []
-        if missing:
-            parts.append(f"missing keys ({len(missing)}): {', '.join(missing)}")
-        if unexpected:
-            parts.append(f"unexpected keys ({len(unexpected)}): {', '.join(unexpected)}")
-        if mis_shaped:
-            parts.append(f"mis-shaped keys ({len(mis_shaped)}): {'; '.join(mis_shaped)}")
-        raise CheckpointError("checkpoint does not match the model: " + " | ".join(parts))
+    raise_key_mismatch(missing, unexpected, mis_shaped)
     model.load_state_dict(mapped, strict=True)
 
 
