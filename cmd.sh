@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Job dispatch, Kaldi style. Every stage calls "$cmd JOB=1:N log/x.JOB.log command ...".
 #   run.pl   : this machine (jobs run in parallel, one log each)
 #   slurm.pl : SLURM (site options in conf/slurm.conf), e.g. train_cmd="slurm.pl --mem 8G"

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by recipes and step scripts: puts the project's venv, utils/ and the ssrfnet package first.
 # Works from the repository root and through the egs/<corpus>/path.sh links.
 _ssrfnet_root=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")" && pwd)
