@@ -112,8 +112,10 @@ def test_training_stages_wrote_their_models(recipe: Path):
     assert "--max-steps=6" in (recipe / "exp/ssrfnet/config.conf").read_text()
 
 
-def test_every_test_utterance_has_an_embedding(recipe: Path):
+def test_every_test_utterance_has_an_embedding(recipe: Path, monkeypatch):
     import kaldiio
+
+    monkeypatch.chdir(recipe)  # scp files name their arks relative to the recipe directory, as in Kaldi
 
     utts = [line.split()[0] for line in (recipe / "data/vox1/utt2spk").read_text().splitlines()]
     embeddings = dict(kaldiio.load_scp(str(recipe / "exp/ssrfnet/embeddings/vox1/xvector.scp")))
