@@ -5,6 +5,7 @@ NCCL on GPU, gloo on CPU. Without torchrun variables the run is a single process
 
 from __future__ import annotations
 
+import gc
 import os
 from dataclasses import dataclass
 
@@ -74,4 +75,7 @@ def mean_over_ranks(values: torch.Tensor, info: DistInfo) -> torch.Tensor:
 
 def cleanup(info: DistInfo) -> None:
     if info.initialised and dist.is_initialized():
+        # Free DDP wrappers still referenced from garbage cycles first: their reducers hold the process group,
+        # and tearing the group down under them can abort the process at interpreter exit.
+        gc.collect()
         dist.destroy_process_group()
