@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
-import time
 
 import numpy as np
 import torch
@@ -20,20 +18,13 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from ssrfnet.extract import EmbeddingExtractor, make_crops  # noqa: E402
 from ssrfnet.models import build_model  # noqa: E402
+from ssrfnet.timing import median_seconds  # noqa: E402
 
 SMALL = dict(model_type="ssrfnet", embed_dim=192, svmixer_layers=4, svmixer_hidden=128,
              svmixer_cnn_channels=32, svmixer_group_dim=32, redimnet_freq=16, redimnet_channels=8,
              pfm_windows=2, pfm_layers=2, redimnet_stages="1:1:1:4,2:1:1:4")
 
 
-def median_time(fn, runs):
-    fn()  # warm-up
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def main():
@@ -72,8 +63,8 @@ def main():
             out.append((key, np.concatenate([single.forward(c[None]) for c in crops])))
         return out
 
-    t_batched = median_time(run_batched, args.runs)
-    t_loop = median_time(run_loop, args.runs)
+    t_batched = median_seconds(run_batched, args.runs, warmup=1)
+    t_loop = median_seconds(run_loop, args.runs, warmup=1)
     diff = max(np.abs(a[2] - b[1]).max() for a, b in zip(run_batched(), run_loop()))
     print(f"batched ({args.batch_size} crops/forward): {t_batched:.3f} s, {n_crops / t_batched:.1f} crops/s")
     print(f"one crop per forward:         {t_loop:.3f} s, {n_crops / t_loop:.1f} crops/s")

@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
-import time
 
 import numpy as np
 
@@ -23,15 +21,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from ssrfnet.scoring.asnorm import asnorm_scores, cohort_stats  # noqa: E402
 from ssrfnet.scoring.metrics import compute_metrics  # noqa: E402
-
-
-def median_time(fn, runs):
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+from ssrfnet.timing import median_seconds  # noqa: E402
 
 
 def naive_metrics(scores, labels, thresholds, p=0.01):
@@ -71,32 +61,42 @@ def main():
 
     labels = rng.random(args.trials) < 0.5
     scores = rng.normal(np.where(labels, 0.6, 0.1), 0.12).astype(np.float32).astype(np.float64)
-    fast = median_time(lambda: compute_metrics(scores, labels, (0.01, 0.05)), args.runs)
+    fast = median_seconds(lambda: compute_metrics(scores, labels, (0.01, 0.05)), args.runs, warmup=0)
     n_thresholds = np.unique(scores).size
     subset = np.sort(rng.choice(np.unique(scores), 200, replace=False))
-    naive_sub = median_time(lambda: naive_metrics(scores, labels, subset), max(1, args.runs // 2))
+    naive_sub = median_seconds(
+        lambda: naive_metrics(scores, labels, subset), max(1, args.runs // 2), warmup=0
+    )
     naive_full = naive_sub / subset.size * n_thresholds
     print(f"EER + minDCF(0.01, 0.05), {args.trials:,} trials: {fast:.3f} s (median of {args.runs})")
     per = naive_sub / subset.size * 1e3
-    print(f"  naive per-threshold loop: {per:.2f} ms/threshold x {n_thresholds:,} thresholds = "
-          f"{naive_full:.0f} s (extrapolated from {subset.size}); ratio {naive_full / fast:,.0f}x")
+    print(
+        f"  naive per-threshold loop: {per:.2f} ms/threshold x {n_thresholds:,} thresholds = "
+        f"{naive_full:.0f} s (extrapolated from {subset.size}); ratio {naive_full / fast:,.0f}x"
+    )
 
     vec = rng.normal(size=(args.utts, 192)).astype(np.float32)
     vec /= np.linalg.norm(vec, axis=1, keepdims=True)
     coh = rng.normal(size=(args.cohort, 192)).astype(np.float32)
     coh /= np.linalg.norm(coh, axis=1, keepdims=True)
-    fast_stats = median_time(lambda: cohort_stats(vec, coh, args.top_n), args.runs)
+    fast_stats = median_seconds(lambda: cohort_stats(vec, coh, args.top_n), args.runs, warmup=0)
     enroll = rng.integers(0, args.utts, args.trials)
     test = rng.integers(0, args.utts, args.trials)
     raw = np.einsum("ij,ij->i", vec[enroll], vec[test])
-    fast_all = median_time(lambda: asnorm_scores(raw, enroll, test, vec, coh, args.top_n), args.runs)
+    fast_all = median_seconds(
+        lambda: asnorm_scores(raw, enroll, test, vec, coh, args.top_n), args.runs, warmup=0
+    )
     sub = 250
-    naive_sub = median_time(lambda: naive_stats(vec[:sub], coh, args.top_n), 1)
+    naive_sub = median_seconds(lambda: naive_stats(vec[:sub], coh, args.top_n), 1, warmup=0)
     naive_full = naive_sub / sub * args.utts
-    print(f"AS-norm cohort stats, {args.utts:,} utts x {args.cohort:,} cohort, top-{args.top_n}: "
-          f"{fast_stats:.3f} s; with {args.trials:,} trial scores normalised: {fast_all:.3f} s")
-    print(f"  naive per-utterance loop (dot + full sort): {naive_full:.2f} s (extrapolated from {sub}); "
-          f"ratio {naive_full / fast_stats:.1f}x")
+    print(
+        f"AS-norm cohort stats, {args.utts:,} utts x {args.cohort:,} cohort, top-{args.top_n}: "
+        f"{fast_stats:.3f} s; with {args.trials:,} trial scores normalised: {fast_all:.3f} s"
+    )
+    print(
+        f"  naive per-utterance loop (dot + full sort): {naive_full:.2f} s (extrapolated from {sub}); "
+        f"ratio {naive_full / fast_stats:.1f}x"
+    )
     mu_f, sd_f = cohort_stats(vec[:sub], coh, args.top_n)
     mu_n, sd_n = naive_stats(vec[:sub], coh, args.top_n)
     d_mu, d_sd = np.abs(mu_f - mu_n).max(), np.abs(sd_f - sd_n).max()

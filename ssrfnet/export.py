@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import statistics
-import time
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +24,7 @@ import torch
 
 from ssrfnet.audio import SAMPLE_RATE
 from ssrfnet.fileio import atomic_write_text
+from ssrfnet.timing import median_seconds
 
 
 class ExportError(RuntimeError):
@@ -114,15 +113,6 @@ def exportable(model: torch.nn.Module) -> torch.nn.Module:
     return model
 
 
-def _median_seconds(fn, runs: int, warmup: int = 1) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def _max_abs(a, b) -> float:
@@ -233,14 +223,14 @@ def export_model(
         for b in batch_sizes:
             x = torch.from_numpy(np.resize(real, (b, length)).astype(np.float32))
             feed = {"wav": x.numpy()}
-            report["timing_ms"][f"onnxruntime_b{b}"] = 1000 * _median_seconds(
+            report["timing_ms"][f"onnxruntime_b{b}"] = 1000 * median_seconds(
                 lambda feed=feed: session.run(["embedding"], feed), runs)
 
             def eager(x=x):
                 with torch.inference_mode():
                     model(x)
 
-            report["timing_ms"][f"pytorch_b{b}"] = 1000 * _median_seconds(eager, runs)
+            report["timing_ms"][f"pytorch_b{b}"] = 1000 * median_seconds(eager, runs)
             print(
                 f"export: batch {b} x {length / SAMPLE_RATE:g} s: onnxruntime "
                 f"{report['timing_ms'][f'onnxruntime_b{b}']:.1f} ms, PyTorch "
