@@ -22,6 +22,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from ssrfnet.cpu_memory import keep_freed_memory  # noqa: E402
 from ssrfnet.models import build_model, set_fast  # noqa: E402
 from ssrfnet.models.options import add_model_options, model_config_from_args  # noqa: E402
 
@@ -73,6 +74,8 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--only", choices=["fast", "baseline"], default=None)
+    parser.add_argument("--no-malloc-tuning", action="store_true",
+                        help="keep glibc's default mmap/munmap of large buffers (ssrfnet.cpu_memory)")
     parser.add_argument("--conf", default=None, help="Kaldi option file with model keys (default: full size)")
     add_model_options(parser)
     args = parser.parse_args()
@@ -84,6 +87,7 @@ def main() -> None:
         args = parser.parse_args(argv + sys.argv[1:])
     torch.set_num_threads(args.threads)
     torch.set_flush_denormal(True)
+    malloc_tuned = False if args.no_malloc_tuning else keep_freed_memory()
     torch.manual_seed(0)
     cfg = model_config_from_args(args)
     model = build_model(cfg)
@@ -109,7 +113,8 @@ def main() -> None:
 
     print(f"torch {torch.__version__}, threads {args.threads}, "
           f"batch {args.batch} x {model.crop_samples} samples, losses from {loss_src}, "
-          f"{sum(p.numel() for p in model.parameters()):,} model parameters")
+          f"{sum(p.numel() for p in model.parameters()):,} model parameters, "
+          f"freed memory kept (ssrfnet.cpu_memory): {malloc_tuned}")
     modes = [args.only] if args.only else ["baseline", "fast"]
     # baseline and fast runs alternate, so that drifting load on a shared machine hits both alike
     times = {(mode, what): [] for mode in modes for what in ("train", "infer")}

@@ -41,7 +41,10 @@ def main(argv=None) -> int:
     except ConfError as err:
         print(f"extract_embeddings: error: {err}", file=sys.stderr)
         return 1
+    from ssrfnet.cpu_memory import keep_freed_memory
     from ssrfnet.extract import EmbeddingExtractor, ExtractionError, extract_job, merge_parts
+
+    keep_freed_memory()
 
     try:
         if args.merge:

@@ -47,8 +47,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from ssrfnet.cpu_memory import keep_freed_memory
     from ssrfnet.train.loop import Builders, RunPaths, TrainError, train
 
+    keep_freed_memory()
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     try:

@@ -42,11 +42,15 @@ class PFM(nn.Module):
         self.windows = pfm_windows(num_layers, num_windows, window)
         self.mix = nn.ModuleList([LayerMix(window, hidden) for _ in range(num_windows)])
         self.proj = nn.ModuleList([PFMProjection(hidden, channels) for _ in range(num_windows)])
+        self.fast = True
 
     def forward(self, hidden: torch.Tensor | Sequence[torch.Tensor]) -> list[torch.Tensor]:
         """hidden: (B, L+1, T, H) or a list of L+1 (B, T, H) -> N tensors (B, channels, T)."""
         # unbind rather than index: indexing a stacked tensor costs a full-size zero gradient per use
         states = hidden.unbind(1) if isinstance(hidden, torch.Tensor) else hidden
+        if self.fast:
+            return [proj.forward_channels_last(mix.forward_channels_last([states[i] for i in idx]))
+                    for idx, mix, proj in zip(self.windows, self.mix, self.proj)]
         states = [s.transpose(1, 2) for s in states]
         return [proj(mix([states[i] for i in idx]))
                 for idx, mix, proj in zip(self.windows, self.mix, self.proj)]
@@ -60,6 +64,16 @@ class PFMProjection(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.norm(self.conv(x))
+
+    def forward_channels_last(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, T, H) -> (B, channels, T): the k5 conv as one im2col GEMM (its conv backward is slow on CPU)
+        and the LayerNorm over contiguous channels."""
+        k = self.conv.kernel_size[0]
+        cols = F.pad(x, (0, 0, (k - 1) // 2, k // 2)).unfold(1, k, 1)  # (B, T, H, k); 'same' padding
+        weight = self.conv.weight.reshape(self.conv.out_channels, -1)
+        y = F.linear(cols.reshape(x.shape[0], x.shape[1], -1), weight, self.conv.bias)
+        y = F.layer_norm(y, y.shape[-1:], self.norm.weight, self.norm.bias, self.norm.eps)
+        return y.transpose(1, 2).contiguous()
 
 
 class SpecStem(nn.Module):

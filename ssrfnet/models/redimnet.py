@@ -71,6 +71,18 @@ class LayerMix(nn.Module):
             out = out + a[:, n] * xs[n]
         return out
 
+    def forward_channels_last(self, xs: Sequence[torch.Tensor]) -> torch.Tensor:
+        """The same mix of (B, T, CF) tensors."""
+        if len(xs) != self.num_inputs:
+            raise ValueError(f"LayerMix expects {self.num_inputs} inputs, got {len(xs)}")
+        if self.num_inputs == 1:
+            return xs[0]
+        a = torch.softmax(self.w, dim=1)[0, :, :, 0]  # (N, CF)
+        out = a[0] * xs[0]
+        for n in range(1, self.num_inputs):
+            out = out + a[n] * xs[n]
+        return out
+
 
 class ConvNeXt2d(nn.Module):
     """Grouped 3x3 conv -> BN -> GELU -> 1x1 conv, residual. group_divisor = channels per group."""

@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ssrfnet.models.fastops import conv1d_channels_last, conv1d_phase_major, phase_major_frames
 from ssrfnet.models.redimnet import check_waveform
 
 CNN_KERNELS = (10, 3, 3, 3, 3, 2, 2)
@@ -203,17 +204,19 @@ class SVMixer(nn.Module):
             for layer in self.conv_layers:
                 x = layer(x)
             return x.transpose(1, 2)
-        # Layer 0 as a conv (1 input channel); the strided layers as unfold + one GEMM on channels-last
-        # rows, which is faster than the strided conv on CPU, mostly in the backward pass.
-        x = self.conv_layers[0](x)  # (B, C, T)
-        for i, layer in enumerate(self.conv_layers[1:]):
-            w = layer.conv.weight  # (O, C, k)
-            k, s = w.shape[2], layer.conv.stride[0]
-            if i == 0:
-                u = x.unfold(2, k, s).permute(0, 2, 1, 3)  # (B, T', C, k)
-            else:
-                u = x.unfold(1, k, s)  # (B, T', C, k)
-            x = F.gelu(F.linear(u.reshape(u.shape[0], u.shape[1], -1), w.reshape(w.shape[0], -1)))
+        # Layer 0 (1 input channel) as a batched GEMM over waveform frames taken in phase-major order
+        # (even frames, then odd): GroupNorm and GELU do not mind the order, and layer 1 (stride 2) then
+        # reads each tap as a contiguous column run, writing channels-last output without any transpose.
+        # The strided layers 2.. run channels-last as per-tap-group GEMMs (ssrfnet.models.fastops).
+        first, second = self.conv_layers[0], self.conv_layers[1]
+        w0 = first.conv.weight  # (C, 1, k)
+        frames, starts = phase_major_frames(x.squeeze(1), w0.shape[2], first.conv.stride[0],
+                                            second.conv.stride[0])
+        x = torch.bmm(w0.squeeze(1).expand(frames.shape[0], -1, -1), frames.transpose(1, 2))  # (B, C, T)
+        x = F.gelu(first.layer_norm(x))
+        x = F.gelu(conv1d_phase_major(x, starts, second.conv.weight))  # (B, T', C)
+        for layer in self.conv_layers[2:]:
+            x = F.gelu(conv1d_channels_last(x, layer.conv.weight, stride=layer.conv.stride[0]))
         return x
 
     @property
