@@ -89,3 +89,20 @@ def test_keep_freed_memory_applies_once_and_can_be_disabled():
     env["SSRFNET_MALLOC_TUNING"] = "0"
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.split()[0] == "False"
+
+
+def test_fast_dropout_keeps_with_probability_and_scales():
+    from ssrfnet.models.fastops import dropout
+
+    torch.manual_seed(0)
+    x = torch.rand(1000, 1000) + 0.5
+    assert dropout(x, 0.1, training=False) is x
+    xr = x.clone().requires_grad_()
+    y = dropout(xr, 0.1, training=True)
+    kept = y != 0
+    assert abs(kept.float().mean().item() - 0.9) < 0.002
+    assert torch.allclose(y[kept], x[kept] / 0.9)
+    y.sum().backward()
+    assert torch.equal(xr.grad != 0, kept)
+    assert torch.allclose(xr.grad[kept], torch.full_like(x[kept], 1 / 0.9))
+    assert dropout(x, 1.0, training=True).abs().sum() == 0

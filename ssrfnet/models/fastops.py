@@ -175,3 +175,16 @@ def conv1d_phase_major(z: torch.Tensor, starts: list[int], weight: torch.Tensor)
     w_taps = weight.permute(2, 1, 0).contiguous()
     return _PhaseConv1d.apply(z.contiguous(), w_taps, tuple(starts), t_out)
 
+
+
+def dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
+    """Inverted dropout with the keep mask drawn by thresholding uniform noise, which on CPU costs about
+    half of F.dropout's Bernoulli sampling. Same distribution (keep with probability 1 - p, scale 1/(1-p));
+    a different random stream."""
+    if not training or p == 0:
+        return x
+    if p >= 1:
+        return x * 0
+    with torch.no_grad():
+        keep = torch.rand_like(x).ge_(p).mul_(1.0 / (1.0 - p))
+    return x * keep

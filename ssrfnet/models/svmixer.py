@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ssrfnet.models import fastops
 from ssrfnet.models.fastops import conv1d_channels_last, conv1d_phase_major, phase_major_frames
 from ssrfnet.models.redimnet import check_waveform
 
@@ -65,9 +66,11 @@ class FeatureProjection(nn.Module):
         self.layer_norm = nn.LayerNorm(c_in)
         self.projection = nn.Linear(c_in, hidden)
         self.dropout = nn.Dropout(dropout)
+        self.fast = True
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.dropout(self.projection(self.layer_norm(x)))
+        y = self.projection(self.layer_norm(x))
+        return fastops.dropout(y, self.dropout.p, self.training) if self.fast else self.dropout(y)
 
 
 class TokenMixing(nn.Module):
@@ -104,7 +107,7 @@ class TokenMixing(nn.Module):
                               self.linear1.weight.expand(x.shape[0], -1, -1), u)
             g = torch.baddbmm(self.linear2.bias.view(1, -1, 1).expand(x.shape[0], -1, -1),
                               self.linear2.weight.expand(x.shape[0], -1, -1), F.gelu(g))
-            return x + self.dropout(local + g)
+            return x + fastops.dropout(local + g, self.dropout.p, self.training)
         ut = u.transpose(1, 2)
         local = self.local_mix2(F.gelu(self.local_mix1(ut)))
         glob = self.linear2(F.gelu(self.linear1(ut)))
@@ -150,7 +153,7 @@ class ChannelMixing(nn.Module):
         taps = F.pad(s, (0, 0, 1, 1)).unfold(1, 3, 1).reshape(b, t, h * 3)  # (B, T, H, 3) -> (B, T, 3H)
         y = F.gelu(grouped_linear(taps, self.fc5.weight, self.fc5.bias, g))
         y = F.linear(y, self.fc6.weight.view(h, h), self.fc6.bias)
-        return x + self.dropout(y)
+        return x + fastops.dropout(y, self.dropout.p, self.training)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, T, H)
         if self.fast:
@@ -250,7 +253,8 @@ class SVMixer(nn.Module):
         """The L+1 hidden states as a list of (B, T, H) tensors."""
         self.check_input(wav)
         x = self._cnn(wav.unsqueeze(1).to(self.conv_layers[0].conv.weight.dtype))
-        x = self.dropout(self.feat_projection(x))
+        x = self.feat_projection(x)
+        x = fastops.dropout(x, self.dropout.p, self.training) if self.fast else self.dropout(x)
         states = [x]
         for i, block in enumerate(self.layers):
             x = block(x)
