@@ -41,6 +41,18 @@ def grouped_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, gr
     return y.transpose(0, 1).reshape(*lead, -1)
 
 
+def grouped_mlp(x: torch.Tensor, fc_in: nn.Conv1d, fc_out: nn.Conv1d) -> torch.Tensor:
+    """fc_out(GELU(fc_in(x))) for two grouped 1x1 convs with the same groups, on channels-last (..., G*I)
+    input; the hidden activations stay group-major (G, M, Hd) between the two batched matmuls."""
+    g = fc_in.groups
+    w_in = fc_in.weight.view(g, fc_in.out_channels // g, -1)  # (G, Hd, I)
+    w_out = fc_out.weight.view(g, fc_out.out_channels // g, -1)  # (G, O, Hd)
+    xg = x.reshape(-1, g, w_in.shape[2]).transpose(0, 1)  # (G, M, I)
+    h = F.gelu(torch.baddbmm(fc_in.bias.view(g, 1, -1), xg, w_in.transpose(1, 2)))
+    y = torch.baddbmm(fc_out.bias.view(g, 1, -1), h, w_out.transpose(1, 2))  # (G, M, O)
+    return y.transpose(0, 1).reshape(*x.shape[:-1], -1)
+
+
 def upsample_matrix(t_in: int, t_out: int) -> torch.Tensor:
     """(t_out, t_in) matrix equal to F.interpolate(mode='linear', align_corners=False)."""
     eye = torch.eye(t_in).unsqueeze(0)  # (1, t_in, t_in): channel j is the j-th basis signal
@@ -142,12 +154,10 @@ class ChannelMixing(nn.Module):
         v = self.norm1(x)
         half = t // 2
         low = v[:, : 2 * half].reshape(b, half, 2, h).mean(2)
-        low = grouped_linear(F.gelu(grouped_linear(low, self.fc1.weight, self.fc1.bias, g)),
-                             self.fc2.weight, self.fc2.bias, g)
+        low = grouped_mlp(low, self.fc1, self.fc2)
         up = self.upsample if half == self.upsample.shape[1] and t == self.upsample.shape[0] else \
             upsample_matrix(half, t).to(x)
-        full = grouped_linear(F.gelu(grouped_linear(v, self.fc3.weight, self.fc3.bias, g)),
-                              self.fc4.weight, self.fc4.bias, g)
+        full = grouped_mlp(v, self.fc3, self.fc4)
         s = torch.matmul(up, low) + full
         # grouped k3 conv as one grouped matmul over (channel, tap) pairs
         taps = F.pad(s, (0, 0, 1, 1)).unfold(1, 3, 1).reshape(b, t, h * 3)  # (B, T, H, 3) -> (B, T, 3H)
