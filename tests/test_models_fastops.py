@@ -106,3 +106,21 @@ def test_fast_dropout_keeps_with_probability_and_scales():
     assert torch.equal(xr.grad != 0, kept)
     assert torch.allclose(xr.grad[kept], torch.full_like(x[kept], 1 / 0.9))
     assert dropout(x, 1.0, training=True).abs().sum() == 0
+
+
+def test_fast_model_falls_back_to_framework_convs_under_autocast():
+    """The CPU kernels only take fp32 CPU tensors outside autocast (GPU runs use the framework convs)."""
+    from ssrfnet.models.fastops import cpu_kernels_apply
+
+    assert cpu_kernels_apply(torch.zeros(1))
+    assert not cpu_kernels_apply(torch.zeros(1, dtype=torch.bfloat16))
+    torch.manual_seed(0)
+    model = build_model(TINY).eval()
+    wav = 0.1 * torch.randn(2, 48000)
+    with torch.no_grad():
+        ref = model(wav)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            assert not cpu_kernels_apply(wav)
+            low = model(wav).float()
+    assert low.shape == ref.shape and torch.isfinite(low).all()
+    assert torch.nn.functional.cosine_similarity(low, ref).min() > 0.9

@@ -15,6 +15,13 @@ import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
 
+def cpu_kernels_apply(x: torch.Tensor) -> bool:
+    """The custom kernels here are for fp32 CPU tensors; on GPUs (and under autocast) the framework's
+    convolutions are the right tool, so callers take their plain path instead."""
+    return x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64) \
+        and not torch.is_autocast_enabled("cpu")
+
+
 def _tap_groups(taps: int, stride: int) -> list[tuple[int, int]]:
     """(first tap, number of taps) per GEMM: runs of `stride` consecutive taps, then the rest."""
     return [(j, min(stride, taps - j)) for j in range(0, taps, stride)]
@@ -183,6 +190,8 @@ def dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
     a different random stream."""
     if not training or p == 0:
         return x
+    if not cpu_kernels_apply(x):
+        return F.dropout(x, p, training)
     if p >= 1:
         return x * 0
     with torch.no_grad():

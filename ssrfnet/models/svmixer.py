@@ -213,7 +213,7 @@ class SVMixer(nn.Module):
 
     def _cnn(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 1, N) -> (B, T, C) channels-last CNN features."""
-        if not self.fast:
+        if not self.fast or not fastops.cpu_kernels_apply(x):
             for layer in self.conv_layers:
                 x = layer(x)
             return x.transpose(1, 2)
