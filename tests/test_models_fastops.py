@@ -19,7 +19,7 @@ TINY = dict(svmixer_layers=4, svmixer_hidden=128, svmixer_cnn_channels=16, redim
     (11, 4, 5, 3, 2, 0, False),   # CNN layers 1-4
     (12, 3, 4, 2, 2, 0, False),   # CNN layers 5-6 (one GEMM on a reshaped view)
     (23, 1, 6, 10, 5, 0, True),   # more taps than the stride: two tap groups
-    (12, 3, 4, 5, 1, 2, True),    # stride 1: the batch runs as one sequence
+    (12, 3, 4, 5, 1, 2, True),    # stride 1, padding and bias
     (9, 3, 4, 4, 1, 0, False),
 ])
 def test_conv1d_channels_last_is_conv1d(t, c, o, k, stride, padding, bias):

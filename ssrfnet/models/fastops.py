@@ -33,76 +33,49 @@ def _tap_rows(x2d: torch.Tensor, tap: int, n_taps: int, stride: int, count: int)
     return x2d.as_strided((count, n_taps * c), (stride * c, 1), x2d.storage_offset() + tap * c)
 
 
-def _segments(x: torch.Tensor, stride: int, t_out: int) -> list[tuple[torch.Tensor, slice]]:
-    """(input rows, output rows) pairs the GEMMs run over.
+class _SumOfGEMMs(torch.autograd.Function):
+    """out[i] = sum over tap groups (tap, n) of operand(x[i], tap, n) @ w_taps[tap:tap+n] (+ bias).
 
-    Stride 1: the whole batch as one sequence of B*T_in rows; outputs that straddle two utterances are
-    computed and discarded (a few rows), which keeps one large GEMM per tap. Otherwise one per utterance.
+    `operand` returns a strided (T', n*C) view of utterance i that BLAS reads in place; applied to the
+    input gradient buffer it gives the view the backward pass accumulates into, so no im2col copy is made
+    in either direction.
     """
-    b, t_in, c = x.shape
-    if stride == 1:
-        return [(x.reshape(b * t_in, c), slice(0, b * t_in - (t_in - t_out)))]
-    return [(x[i], slice(i * t_out, (i + 1) * t_out)) for i in range(b)]
 
-
-class _TapConv1d(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x: torch.Tensor, w_taps: torch.Tensor, bias: torch.Tensor | None, stride: int):
-        # x (B, T_in, C) contiguous, already padded; w_taps (K, C, O) contiguous
-        b, t_in, _ = x.shape
-        k, _, o = w_taps.shape
-        t_out = (t_in - k) // stride + 1
-        rows = b * t_in if stride == 1 else b * t_out
-        out = x.new_empty(rows, o)
-        for src, dst in _segments(x, stride, t_out):
-            y = out[dst]
-            n = y.shape[0]
-            for tap, m in _tap_groups(k, stride):
-                xs = _tap_rows(src, tap, m, stride, n)
-                w = w_taps[tap: tap + m].view(-1, o)
-                if tap == 0:
-                    if bias is None:
-                        torch.mm(xs, w, out=y)
-                    else:
-                        torch.addmm(bias, xs, w, out=y)
+    def forward(ctx, x, w_taps, bias, operand, groups, t_out):
+        o = w_taps.shape[2]
+        out = x.new_empty(x.shape[0], t_out, o)
+        for xi, yi in zip(x, out):
+            for j, (tap, n) in enumerate(groups):
+                xs, w = operand(xi, tap, n), w_taps[tap: tap + n].view(-1, o)
+                if j > 0:
+                    yi.addmm_(xs, w)
+                elif bias is None:
+                    torch.mm(xs, w, out=yi)
                 else:
-                    y.addmm_(xs, w)
+                    torch.addmm(bias, xs, w, out=yi)
         ctx.save_for_backward(x, w_taps)
-        ctx.stride, ctx.has_bias = stride, bias is not None
-        if stride == 1:
-            return out.view(b, t_in, o)[:, :t_out].contiguous()
-        return out.view(b, t_out, o)
+        ctx.operand, ctx.groups, ctx.has_bias = operand, groups, bias is not None
+        return out
 
     @staticmethod
     @once_differentiable
-    def backward(ctx, grad: torch.Tensor):
+    def backward(ctx, grad):
         x, w_taps = ctx.saved_tensors
-        stride = ctx.stride
-        b, t_in, c = x.shape
-        k, _, o = w_taps.shape
-        t_out = grad.shape[1]
+        o = w_taps.shape[2]
         grad = grad.contiguous()
-        if stride == 1:
-            g = grad.new_zeros(b, t_in, o)
-            g[:, :t_out] = grad
-            g = g.view(b * t_in, o)
-        else:
-            g = grad.view(b * t_out, o)
-        need_x, need_w, _, _ = ctx.needs_input_grad[:4]
+        need_x, need_w, need_bias = ctx.needs_input_grad[:3]
         grad_x = torch.zeros_like(x) if need_x else None
         grad_w = torch.zeros_like(w_taps) if need_w else None
-        gx_segs = _segments(grad_x, stride, t_out) if need_x else None
-        for i, (src, dst) in enumerate(_segments(x, stride, t_out)):
-            gy = g[dst]
-            n = gy.shape[0]
-            for tap, m in _tap_groups(k, stride):
+        for i, gi in enumerate(grad):
+            for tap, n in ctx.groups:
+                w = w_taps[tap: tap + n].view(-1, o)
                 if need_w:
-                    grad_w[tap: tap + m].view(-1, o).addmm_(_tap_rows(src, tap, m, stride, n).t(), gy)
+                    grad_w[tap: tap + n].view(-1, o).addmm_(ctx.operand(x[i], tap, n).t(), gi)
                 if need_x:
-                    w = w_taps[tap: tap + m].view(-1, o)
-                    _tap_rows(gx_segs[i][0], tap, m, stride, n).addmm_(gy, w.t())
-        grad_bias = grad.sum((0, 1)) if ctx.has_bias and ctx.needs_input_grad[2] else None
-        return grad_x, grad_w, grad_bias, None
+                    ctx.operand(grad_x[i], tap, n).addmm_(gi, w.t())
+        grad_bias = grad.sum((0, 1)) if ctx.has_bias and need_bias else None
+        return grad_x, grad_w, grad_bias, None, None, None
 
 
 def conv1d_channels_last(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,
@@ -110,8 +83,14 @@ def conv1d_channels_last(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tens
     """F.conv1d for (B, T, C) input and (O, C, K) weight (groups=1), returning (B, T', O)."""
     if padding:
         x = F.pad(x, (0, 0, padding, padding))
+    k = weight.shape[2]
+    t_out = (x.shape[1] - k) // stride + 1
     w_taps = weight.permute(2, 1, 0).contiguous()  # (K, C, O): each tap a ready (C, O) GEMM operand
-    return _TapConv1d.apply(x.contiguous(), w_taps, bias, stride)
+
+    def operand(xi: torch.Tensor, tap: int, n: int) -> torch.Tensor:
+        return _tap_rows(xi, tap, n, stride, t_out)
+
+    return _SumOfGEMMs.apply(x.contiguous(), w_taps, bias, operand, _tap_groups(k, stride), t_out)
 
 
 def phase_major_frames(wav: torch.Tensor, kernel: int, hop: int,
@@ -132,43 +111,7 @@ def phase_major_frames(wav: torch.Tensor, kernel: int, hop: int,
     return torch.cat(runs, 1), starts
 
 
-class _PhaseConv1d(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, z: torch.Tensor, w_taps: torch.Tensor, starts: tuple[int, ...], t_out: int):
-        # z (B, C, T) channels-first with phase-major time; w_taps (K, C, O); output channels-last (B, T', O)
-        b = z.shape[0]
-        k, _, o = w_taps.shape
-        cols = _phase_columns(starts, k, t_out)
-        out = z.new_empty(b, t_out, o)
-        for i in range(b):
-            for tap, col in enumerate(cols):
-                xs = z[i, :, col].t()  # (T', C), column-major BLAS operand
-                if tap == 0:
-                    torch.mm(xs, w_taps[0], out=out[i])
-                else:
-                    out[i].addmm_(xs, w_taps[tap])
-        ctx.save_for_backward(z, w_taps)
-        ctx.cols = cols
-        return out
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, grad: torch.Tensor):
-        z, w_taps = ctx.saved_tensors
-        grad = grad.contiguous()
-        need_z, need_w = ctx.needs_input_grad[:2]
-        grad_z = torch.zeros_like(z) if need_z else None
-        grad_w = torch.zeros_like(w_taps) if need_w else None
-        for i in range(z.shape[0]):
-            for tap, col in enumerate(ctx.cols):
-                if need_w:
-                    grad_w[tap].addmm_(z[i, :, col], grad[i])
-                if need_z:
-                    grad_z[i, :, col].addmm_(w_taps[tap], grad[i].t())
-        return grad_z, grad_w, None, None
-
-
-def _phase_columns(starts: tuple[int, ...], taps: int, t_out: int) -> list[slice]:
+def _phase_columns(starts: list[int], taps: int, t_out: int) -> list[slice]:
     """Columns of a phase-major input that tap k reads for outputs 0..t_out-1: phase k % s, from k // s."""
     s = len(starts)
     return [slice(starts[k % s] + k // s, starts[k % s] + k // s + t_out) for k in range(taps)]
@@ -180,8 +123,13 @@ def conv1d_phase_major(z: torch.Tensor, starts: list[int], weight: torch.Tensor)
     stride, k = len(starts), weight.shape[2]
     t_out = (z.shape[2] - k) // stride + 1
     w_taps = weight.permute(2, 1, 0).contiguous()
-    return _PhaseConv1d.apply(z.contiguous(), w_taps, tuple(starts), t_out)
+    cols = _phase_columns(starts, k, t_out)
 
+    def operand(zi: torch.Tensor, tap: int, n: int) -> torch.Tensor:
+        return zi[:, cols[tap]].t()  # (T', C): a column-major BLAS operand
+
+    groups = [(tap, 1) for tap in range(k)]
+    return _SumOfGEMMs.apply(z.contiguous(), w_taps, None, operand, groups, t_out)
 
 
 def dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
