@@ -61,26 +61,21 @@ class LayerMix(nn.Module):
             self.w = nn.Parameter(torch.zeros(1, num_inputs, channels, 1))
 
     def forward(self, xs: Sequence[torch.Tensor]) -> torch.Tensor:
-        if len(xs) != self.num_inputs:
-            raise ValueError(f"LayerMix expects {self.num_inputs} inputs, got {len(xs)}")
-        if self.num_inputs == 1:
-            return xs[0]
-        a = torch.softmax(self.w, dim=1)
-        out = a[:, 0] * xs[0]
-        for n in range(1, self.num_inputs):
-            out = out + a[:, n] * xs[n]
-        return out
+        return self._mix(xs, lambda a: a.unbind(1))  # weights (1, CF, 1) each
 
     def forward_channels_last(self, xs: Sequence[torch.Tensor]) -> torch.Tensor:
         """The same mix of (B, T, CF) tensors."""
+        return self._mix(xs, lambda a: a[0, :, :, 0].unbind(0))  # weights (CF,) each
+
+    def _mix(self, xs: Sequence[torch.Tensor], per_input) -> torch.Tensor:
         if len(xs) != self.num_inputs:
             raise ValueError(f"LayerMix expects {self.num_inputs} inputs, got {len(xs)}")
         if self.num_inputs == 1:
             return xs[0]
-        a = torch.softmax(self.w, dim=1)[0, :, :, 0]  # (N, CF)
-        out = a[0] * xs[0]
-        for n in range(1, self.num_inputs):
-            out = out + a[n] * xs[n]
+        weights = per_input(torch.softmax(self.w, dim=1))
+        out = weights[0] * xs[0]
+        for w, x in zip(weights[1:], xs[1:]):
+            out = out + w * x
         return out
 
 
