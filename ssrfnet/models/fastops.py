@@ -16,7 +16,7 @@ from torch.autograd.function import once_differentiable
 
 
 def cpu_kernels_apply(x: torch.Tensor) -> bool:
-    """The custom kernels here are for fp32 CPU tensors; on GPUs (and under autocast) the framework's
+    """The custom kernels here are for fp32 (and fp64) CPU tensors; on GPUs and under autocast the framework's
     convolutions are the right tool, so callers take their plain path instead."""
     return x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64) \
         and not torch.is_autocast_enabled("cpu")
