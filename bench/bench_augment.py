@@ -20,7 +20,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ssrfnet.augment import AUG_TYPES, ArraySource, AugmentConfig, Augmenter  # noqa: E402
+from ssrfnet.data.augment import AUG_TYPES, ArraySource, AugmentConfig, Augmenter  # noqa: E402
 
 
 def synthetic_sources(seed: int = 0) -> dict:

@@ -16,7 +16,8 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from ssrfnet.extract import EmbeddingExtractor, make_crops  # noqa: E402
+from ssrfnet.data.crops import make_crops  # noqa: E402
+from ssrfnet.extract import EmbeddingExtractor  # noqa: E402
 from ssrfnet.models import build_model  # noqa: E402
 from ssrfnet.timing import median_seconds  # noqa: E402
 

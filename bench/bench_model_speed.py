@@ -23,7 +23,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ssrfnet.cpu_memory import keep_freed_memory  # noqa: E402
-from ssrfnet.models import build_model, set_fast  # noqa: E402
+from ssrfnet.models import build_model, use_fast_kernels, use_plain_ops  # noqa: E402
 from ssrfnet.models.options import add_model_options, model_config_from_args  # noqa: E402
 
 OFFICIAL = {"train": 5.30, "infer": 1.48}
@@ -122,7 +122,7 @@ def main() -> None:
     for what, fn in (("train", train_step), ("infer", infer)):
         for i in range(args.warmup + args.runs):
             for mode in modes:
-                set_fast(model, mode == "fast")
+                model = use_fast_kernels(model) if mode == "fast" else use_plain_ops(model)
                 t = timed(fn)
                 if i >= args.warmup:
                     times[(mode, what)].append(t)

@@ -4,7 +4,7 @@
 # Produces under <data-dir>:
 #   musan_noise/ musan_music/ musan_speech/ rirs/   wav.scp utt2spk spk2utt utt2dur
 #   <set>/packed/{audio.npy,index.tsv,manifest.json}  all clips in one memory-mapped int16 array that
-#                                                      training samples from (ssrfnet.prep.packed.PackedAudio)
+#                                                      training samples from (ssrfnet.data.packed.PackedAudio)
 # RIRs: all of simulated_rirs/{smallroom,mediumroom,largeroom}. Directories are built beside the targets
 # and renamed into place on success; unchanged ones are left as they are, changed ones kept as <dir>.bak.
 

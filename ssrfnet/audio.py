@@ -14,12 +14,13 @@ import subprocess
 import numpy as np
 import soundfile as sf
 
+from ssrfnet.errors import SSRFNetError
 from ssrfnet.fileio import atomic_write
 
 SAMPLE_RATE = 16000
 
 
-class AudioError(RuntimeError):
+class AudioError(SSRFNetError, RuntimeError):
     pass
 
 

@@ -15,6 +15,7 @@ import importlib
 import os
 from pathlib import Path
 
+from ssrfnet.errors import ConfError
 from ssrfnet.fileio import atomic_write
 
 # Every option group of the project, as "module:function(parser)". A conf key must belong to one.
@@ -23,10 +24,6 @@ OPTION_GROUPS = (
     "ssrfnet.train.options:add_train_options",
     "ssrfnet.scoring.options:add_eval_options",
 )
-
-
-class ConfError(ValueError):
-    """A bad conf file or option value; the message names the file and line."""
 
 
 def str2bool(value: str | bool) -> bool:

@@ -15,6 +15,7 @@ Results go to `<out>/export.json` and an "Export" section of the experiment READ
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 from pathlib import Path
@@ -23,11 +24,14 @@ import numpy as np
 import torch
 
 from ssrfnet.audio import SAMPLE_RATE
+from ssrfnet.errors import SSRFNetError
 from ssrfnet.fileio import atomic_write_text
+from ssrfnet.models.fast import use_plain_ops
+from ssrfnet.models.features import LogMel
 from ssrfnet.timing import median_seconds
 
 
-class ExportError(RuntimeError):
+class ExportError(SSRFNetError, RuntimeError):
     pass
 
 
@@ -97,15 +101,7 @@ def exportable(model: torch.nn.Module) -> torch.nn.Module:
     Every log-mel front end becomes DftLogMel, and the SV-Mixer runs its plain ops: its optimised CPU
     kernels (unfold taps, channels-last layouts) have no ONNX symbolic, and ONNX Runtime fuses on its own.
     """
-    import copy
-
-    try:
-        from ssrfnet.models import set_fast
-        from ssrfnet.models.features import LogMel
-    except ImportError:
-        return model
-    model = copy.deepcopy(model)
-    set_fast(model, False)
+    model = use_plain_ops(copy.deepcopy(model))
     for module in list(model.modules()):
         for child_name, child in list(module.named_children()):
             if isinstance(child, LogMel):

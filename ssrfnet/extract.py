@@ -28,32 +28,16 @@ from pathlib import Path
 import numpy as np
 
 from ssrfnet.audio import SAMPLE_RATE, AudioError, read_audio
+from ssrfnet.data.crops import make_crops
+from ssrfnet.errors import SSRFNetError
 from ssrfnet.fileio import atomic_write
 from ssrfnet.kaldi.table import read_table
 
 log = logging.getLogger("ssrfnet.extract")
 
 
-class ExtractionError(RuntimeError):
+class ExtractionError(SSRFNetError, RuntimeError):
     pass
-
-
-def crop_starts(num_samples: int, crop_samples: int, num_crops: int) -> np.ndarray:
-    """Start sample of each crop: int(linspace(0, len - crop, num_crops)); all 0 for short files."""
-    last = max(num_samples - crop_samples, 0)
-    return np.linspace(0, last, num_crops).astype(np.int64)
-
-
-def make_crops(wav: np.ndarray, crop_samples: int, num_crops: int) -> np.ndarray:
-    """(num_crops, crop_samples) float32; files shorter than a crop are wrap-padded (np.pad 'wrap')."""
-    wav = np.asarray(wav, dtype=np.float32)
-    if wav.size == 0:
-        raise ValueError("cannot crop an empty waveform")
-    if wav.size <= crop_samples:
-        padded = np.pad(wav, (0, crop_samples - wav.size), mode="wrap")
-        return np.repeat(padded[None, :], num_crops, axis=0)
-    starts = crop_starts(wav.size, crop_samples, num_crops)
-    return np.stack([wav[s : s + crop_samples] for s in starts])
 
 
 def resolve_device(device: str):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import scipy.signal
 
-from ssrfnet.augment import AUG_TYPES, ArraySource, AugmentConfig, Augmenter, AugmentError, power_db
+from ssrfnet.data.augment import AUG_TYPES, ArraySource, AugmentConfig, Augmenter, AugmentError, power_db
 
 
 def speech_like(n=48000, seed=0):

@@ -7,15 +7,8 @@ import pytest
 import soundfile as sf
 import torch
 
-from ssrfnet.data import (
-    CROP_HOP,
-    CropDataset,
-    DataError,
-    ShardedBatchSampler,
-    make_loader,
-    read_spk2id,
-    write_spk2id,
-)
+from ssrfnet.data import CropDataset, DataError, ShardedBatchSampler, make_loader, read_spk2id, write_spk2id
+from ssrfnet.data.crops import CROP_HOP
 
 
 def make_data_dir(root, num_spk=3, per_spk=4, seconds=(1.0, 4.0), pipe_every=0, seed=0, sr=16000):

@@ -12,15 +12,8 @@ import torch
 from torch import nn
 
 from ssrfnet.audio import write_wav
-from ssrfnet.extract import (
-    EmbeddingExtractor,
-    ExtractionError,
-    crop_starts,
-    extract_data_dir,
-    extract_job,
-    make_crops,
-    merge_parts,
-)
+from ssrfnet.data.crops import crop_starts, make_crops
+from ssrfnet.extract import EmbeddingExtractor, ExtractionError, extract_data_dir, extract_job, merge_parts
 
 ROOT = Path(__file__).resolve().parents[1]
 

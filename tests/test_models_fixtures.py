@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from ssrfnet.models import count_parameters, from_official, set_fast
+from ssrfnet.models import count_parameters, from_official, use_fast_kernels, use_plain_ops
 
 _DEFAULT_FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
 FIXTURES = Path(os.environ.get("SSRFNET_FIXTURES", _DEFAULT_FIXTURES))
@@ -44,7 +44,7 @@ def test_redimnet_b0_matches_official():
 def test_ssrfnet_small_matches_official(fast):
     d = _load("ssrfnet_small_seed10.pt")
     model = from_official(d)
-    set_fast(model, fast)
+    model = use_fast_kernels(model) if fast else use_plain_ops(model)
     counts = count_parameters(model)
     assert (counts["total"], counts["svmixer"], counts["backend"]) == (10_750_149, 8_701_557, 2_048_592)
     assert model.backend.pfm.windows == [[1, 2, 3, 4], [1, 2, 3, 4], [2, 3, 4, 5], [2, 3, 4, 5]]

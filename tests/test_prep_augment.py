@@ -13,10 +13,10 @@ import pytest
 import soundfile as sf
 
 from ssrfnet.audio import read_audio
+from ssrfnet.data.packed import PackedAudio, PackError, write_pack
 from ssrfnet.kaldi.datadir import load_data_dir, validate
 from ssrfnet.prep.augment_sets import prepare_augmentation
 from ssrfnet.prep.common import PrepError
-from ssrfnet.prep.packed import PackedAudio, PackError, write_pack
 
 REPO = Path(__file__).resolve().parents[1]
 SETS = ("musan_noise", "musan_music", "musan_speech", "rirs")

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from ssrfnet.audio import read_audio
+from ssrfnet.data.packed import PackedAudio
 from ssrfnet.kaldi.datadir import load_data_dir
 from ssrfnet.kaldi.trials import read_trials
-from ssrfnet.prep.packed import PackedAudio
 
 REPO = Path(__file__).resolve().parents[1]
 TOOLS = ("espeak-ng", "flite", "sox", "ffmpeg", "fluidsynth")

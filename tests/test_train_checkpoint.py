@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
+from ssrfnet.errors import CheckpointError
 from ssrfnet.train.checkpoint import (
-    CheckpointError,
     average_checkpoints,
     average_state_dicts,
     capture_rng,

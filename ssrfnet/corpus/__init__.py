@@ -5,7 +5,7 @@
     info["voxceleb1_wav"], info["trials"]["O"], info["musan"], info["rirs_noises"]
 """
 
-from .build import (
+from ssrfnet.corpus.build import (
     SIZES,
     CorpusMismatchError,
     make_mini_corpus,
@@ -13,7 +13,7 @@ from .build import (
     planned_files,
     resolve_params,
 )
-from .voices import MissingToolError, require_tools
+from ssrfnet.corpus.voices import MissingToolError, require_tools
 
 __all__ = [
     "SIZES",

@@ -22,10 +22,9 @@ import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
 
-from ..fileio import atomic_write_text
-from . import musan, rirs, vox
-from .text import sentence_source
-from .voices import (
+from ssrfnet.corpus import musan, rirs, vox
+from ssrfnet.corpus.text import sentence_source
+from ssrfnet.corpus.voices import (
     Channel,
     MissingToolError,
     Voice,
@@ -35,6 +34,8 @@ from .voices import (
     sox_finish,
     tts,
 )
+from ssrfnet.errors import SSRFNetError
+from ssrfnet.fileio import atomic_write_text
 
 FORMAT_VERSION = 1
 STAMP = ".complete"
@@ -59,7 +60,7 @@ SIZES: dict[str, dict] = {
 DEFAULTS = dict(vox2_format="m4a", short_frac=0.06)
 
 
-class CorpusMismatchError(RuntimeError):
+class CorpusMismatchError(SSRFNetError, RuntimeError):
     pass
 
 

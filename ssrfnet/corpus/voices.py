@@ -13,6 +13,8 @@ import shutil
 import subprocess
 from dataclasses import asdict, dataclass, field
 
+from ssrfnet.errors import SSRFNetError
+
 # binary -> Debian package that provides it
 TOOLS = {
     "espeak-ng": "espeak-ng",
@@ -53,7 +55,7 @@ SOUNDFONT_CANDIDATES = (
 )
 
 
-class MissingToolError(RuntimeError):
+class MissingToolError(SSRFNetError, RuntimeError):
     pass
 
 

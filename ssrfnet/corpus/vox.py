@@ -10,8 +10,8 @@ import random
 import string
 from dataclasses import dataclass, field
 
-from .text import load_sentences
-from .voices import (
+from ssrfnet.corpus.text import load_sentences
+from ssrfnet.corpus.voices import (
     Voice,
     espeak_timbres,
     espeak_voice,

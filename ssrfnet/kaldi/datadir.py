@@ -17,10 +17,11 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ssrfnet.errors import SSRFNetError
 from ssrfnet.kaldi.table import TableError, read_table
 
 
-class DataDirError(ValueError):
+class DataDirError(SSRFNetError, ValueError):
     """An inconsistent or malformed data directory; the message names file, line or utterance."""
 
 

@@ -9,10 +9,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from ssrfnet.errors import SSRFNetError
 from ssrfnet.fileio import atomic_write
 
 
-class TableError(ValueError):
+class TableError(SSRFNetError, ValueError):
     """A malformed Kaldi table; the message names the file and line."""
 
 

@@ -17,6 +17,7 @@ import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from ssrfnet.errors import SSRFNetError
 from ssrfnet.fileio import atomic_write
 
 LABELS = {"target": True, "nontarget": False}
@@ -38,7 +39,7 @@ UNCLEANED_LISTS = {
 UNCLEANED_SIZES = {37720: "veri_test.txt", 581480: "list_test_all.txt", 552536: "list_test_hard.txt"}
 
 
-class TrialsError(ValueError):
+class TrialsError(SSRFNetError, ValueError):
     """A malformed or inconsistent trial list; the message names the file and line."""
 
 

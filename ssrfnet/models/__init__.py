@@ -4,21 +4,23 @@ Public API (other packages code against these names):
   build_model(cfg) -> nn.Module             flat config dict, model_type in {'ssrfnet','svmixer','redimnet'}
   from_official(ckpt) -> eval nn.Module     official ReDimNet hub dict or SSRFNet checkpoint
   save_model(model, cfg, path) / load_model(path_or_dict) -> eval nn.Module
+  use_fast_kernels(model) / use_plain_ops(model) -> the same model with the fast CPU kernels swapped in/out
   count_parameters(model) -> dict
 Every embedding model has `embed_dim`, `crop_samples` (int, or None for any length) and
 forward(wav (B, N) float32 16 kHz) -> (B, embed_dim). SSRFNet adds `.student` and
 `.forward_train(wav) -> (embedding, hidden states (B, L+1, T, H))`.
 """
 
-from ssrfnet.models.build import MODEL_DEFAULTS, MODEL_TYPES, build_model, count_parameters, set_fast
+from ssrfnet.models.build import MODEL_DEFAULTS, MODEL_TYPES, build_model, count_parameters
 from ssrfnet.models.checkpoint import load_model, save_model
+from ssrfnet.models.fast import use_fast_kernels, use_plain_ops
 from ssrfnet.models.fusion import PFM, SSRFNet, pfm_windows
-from ssrfnet.models.official import CheckpointError, from_official
+from ssrfnet.models.official import from_official
 from ssrfnet.models.redimnet import ReDimNet
 from ssrfnet.models.svmixer import SVMixer, SVMixerEmbedder
 
 __all__ = [
-    "MODEL_DEFAULTS", "MODEL_TYPES", "PFM", "CheckpointError", "ReDimNet", "SSRFNet", "SVMixer",
-    "SVMixerEmbedder", "build_model", "count_parameters", "from_official", "load_model", "pfm_windows",
-    "save_model", "set_fast",
+    "MODEL_DEFAULTS", "MODEL_TYPES", "PFM", "ReDimNet", "SSRFNet", "SVMixer", "SVMixerEmbedder",
+    "build_model", "count_parameters", "from_official", "load_model", "pfm_windows", "save_model",
+    "use_fast_kernels", "use_plain_ops",
 ]

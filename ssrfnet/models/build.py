@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from torch import nn
 
+from ssrfnet.errors import ConfError
 from ssrfnet.models.configs import REDIMNET_CONFIGS, SSRFNET_BACKEND_STAGES, stages_from_str, stages_to_str
+from ssrfnet.models.fast import use_fast_kernels
 from ssrfnet.models.fusion import SSRFBackend, SSRFNet
 from ssrfnet.models.redimnet import ReDimNet
 from ssrfnet.models.svmixer import SVMixer, SVMixerEmbedder
@@ -50,11 +52,12 @@ def resolve_config(cfg: dict) -> dict:
     out = dict(MODEL_DEFAULTS)
     out.update({k: v for k, v in cfg.items() if k in MODEL_DEFAULTS})
     if out["model_type"] not in MODEL_TYPES:
-        raise ValueError(f"model_type must be one of {MODEL_TYPES}, got {out['model_type']!r}")
+        raise ConfError(f"--model-type must be one of {MODEL_TYPES}, got {out['model_type']!r}")
     preset = str(out["redimnet_preset"] or "").lower()
     if preset:
         if preset not in REDIMNET_CONFIGS:
-            raise ValueError(f"unknown ReDimNet preset {preset!r}; known: {sorted(REDIMNET_CONFIGS)}")
+            raise ConfError(f"--redimnet-preset: unknown ReDimNet preset {preset!r}; "
+                            f"known: {sorted(REDIMNET_CONFIGS)}")
         table = dict(REDIMNET_CONFIGS[preset])
         table.setdefault("norm_signal", False)
         for name, key in _PRESET_KEYS.items():
@@ -92,15 +95,7 @@ def build_model(cfg: dict) -> nn.Module:
             num_windows=c["pfm_windows"], window=c["pfm_layers"], embed_dim=c["embed_dim"],
             global_context=c["redimnet_global_context"], mel_noise=c["mel_noise"])
         model = SSRFNet(student, backend)
-    set_fast(model, c["fast_ops"])
-    return model
-
-
-def set_fast(model: nn.Module, fast: bool) -> None:
-    """Switch the SV-Mixer between the optimised channels-last kernels and the plain official-style ops."""
-    for m in model.modules():
-        if hasattr(m, "fast"):
-            m.fast = bool(fast)
+    return use_fast_kernels(model) if c["fast_ops"] else model
 
 
 def _numel(module: nn.Module | None) -> int:

@@ -1,6 +1,9 @@
-"""Our model checkpoint format and a loader that also accepts the official formats.
+"""The project's model file format, its one writer, and the loader that also accepts the official formats.
 
-{'format': 'ssrfnet-model', 'version': 1, 'config': {model keys}, 'state_dict': {...}}
+    {'format': 'ssrfnet-model', 'version': 1, 'config': {every model key}, 'state_dict': {...}, **extra}
+
+Training adds `model_part` ('model', or 'student' for a stage-2 file that holds the SV-Mixer alone),
+`kd_state_dict` and `train_info`. Files are written atomically and load with torch.load(weights_only=True).
 """
 
 from __future__ import annotations
@@ -11,27 +14,36 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ssrfnet.errors import CheckpointError
 from ssrfnet.fileio import atomic_torch_save
 from ssrfnet.models.build import MODEL_DEFAULTS, build_model, resolve_config
-from ssrfnet.models.official import CheckpointError, from_official, raise_key_mismatch
+from ssrfnet.models.fast import use_fast_kernels, use_plain_ops
+from ssrfnet.models.official import from_official, raise_key_mismatch
 
 FORMAT = "ssrfnet-model"
 VERSION = 1
 
 
-def _plain_config(cfg: dict) -> dict:
-    """Model keys only, with tuples turned into lists (weights_only loading accepts plain types)."""
-    c = resolve_config(cfg)
-    c["redimnet_stages"] = [list(s) for s in c["redimnet_stages"]]
-    return {k: c[k] for k in MODEL_DEFAULTS}
+def _plain(value):
+    """Tuples (e.g. ReDimNet stages) as lists: weights_only loading accepts plain types only."""
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
 
 
-def save_model(model: nn.Module, cfg: dict, path: str | os.PathLike) -> None:
-    """Write the model atomically: a temp file in the same directory, then os.replace."""
-    path = Path(path)
-    blob = {"format": FORMAT, "version": VERSION, "config": _plain_config(cfg),
-            "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}}
-    atomic_torch_save(blob, path)
+def write_model_file(path: str | os.PathLike, config: dict, state_dict: dict, **extra) -> None:
+    """Write a model file atomically (a temporary file beside `path`, then a rename)."""
+    blob = {"format": FORMAT, "version": VERSION, "config": _plain(dict(config)),
+            "state_dict": {k: v.detach().cpu() for k, v in state_dict.items()}, **extra}
+    atomic_torch_save(blob, Path(path))
+
+
+def save_model(model: nn.Module, cfg: dict, path: str | os.PathLike, **extra) -> None:
+    """Write `model`'s weights with its resolved model config (every model key) as a model file."""
+    resolved = resolve_config(cfg)
+    write_model_file(path, {k: resolved[k] for k in MODEL_DEFAULTS}, model.state_dict(), **extra)
 
 
 def _strict_load(model: nn.Module, state: dict) -> None:
@@ -52,7 +64,7 @@ def load_model(source: str | os.PathLike | dict, **overrides) -> nn.Module:
     if isinstance(source, dict):
         ckpt = source
     else:
-        ckpt = torch.load(source, map_location="cpu", weights_only=True)
+        ckpt = read_checkpoint(source)
     if not isinstance(ckpt, dict):
         raise CheckpointError(f"checkpoint must be a dict, got {type(ckpt).__name__}")
     if ckpt.get("format") == FORMAT:
@@ -64,10 +76,23 @@ def load_model(source: str | os.PathLike | dict, **overrides) -> nn.Module:
         return model.eval()
     model = from_official(ckpt)
     if "fast_ops" in overrides:
-        from ssrfnet.models.build import set_fast
-
-        set_fast(model, overrides["fast_ops"])
+        model = use_fast_kernels(model) if overrides["fast_ops"] else use_plain_ops(model)
     return model
+
+
+def read_checkpoint(path: str | os.PathLike) -> dict:
+    """torch.load(weights_only=True) of a checkpoint file; CheckpointError naming the path when unreadable."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such model file")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises a zoo of types (RuntimeError, UnpicklingError, EOFError, ...)
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({first})") from err
+    if not isinstance(obj, dict):
+        raise CheckpointError(f"{path}: expected a checkpoint dict, got {type(obj).__name__}")
+    return obj
 
 
 def model_config(ckpt: dict) -> dict:

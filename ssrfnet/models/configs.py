@@ -6,6 +6,8 @@ are unverified against released weights (see docs in shared/reference/redimnet-o
 
 from __future__ import annotations
 
+from ssrfnet.errors import ConfError
+
 REDIMNET_CONFIGS: dict[str, dict] = {
     "b0": dict(F=60, C=10, block_2d="basic_resnet", group_divisor=1, hop_length=240,
                stages=[(1, 2, 1, 30), (2, 3, 2, 30), (1, 3, 3, 30), (2, 4, 2, 10), (1, 3, 1, 10)]),
@@ -50,6 +52,6 @@ def stages_from_str(text: str) -> list[tuple[int, int, int, int]]:
     for item in str(text).replace(" ", "").split(","):
         parts = item.split(":")
         if len(parts) != 4:
-            raise ValueError(f"stage {item!r} must be stride:blocks:conv_exp:att_red")
+            raise ConfError(f"--redimnet-stages: stage {item!r} must be stride:blocks:conv_exp:att_red")
         stages.append(tuple(int(p) for p in parts))
     return stages

@@ -15,8 +15,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ssrfnet.errors import ConfError, InputError
 from ssrfnet.models.features import LogMel, add_logmel_noise
-from ssrfnet.models.redimnet import ChannelsFirstLayerNorm, EmbeddingHead, LayerMix, ReDimBody
+from ssrfnet.models.layers import ChannelsFirstLayerNorm, EmbeddingHead, LayerMix
+from ssrfnet.models.redimnet import ReDimBody
 from ssrfnet.models.svmixer import SVMixer
 
 
@@ -25,9 +27,9 @@ def pfm_windows(num_layers: int, num_windows: int, window: int) -> list[list[int
     centres round(linspace(K//2, L - (K - K//2), N)) (round half to even), window [c - K//2, c + K - K//2)
     over the list h1..hL."""
     if window < 1 or num_windows < 1:
-        raise ValueError("PFM needs at least one window of at least one layer")
+        raise ConfError("PFM needs at least one window of at least one layer")
     if num_layers < window:
-        raise ValueError(
+        raise ConfError(
             f"PFM window of {window} layers needs at least {window} student layers, got {num_layers}")
     half = window // 2
     centres = np.round(np.linspace(half, num_layers - (window - half), num_windows)).astype(int)
@@ -42,21 +44,19 @@ class PFM(nn.Module):
         self.windows = pfm_windows(num_layers, num_windows, window)
         self.mix = nn.ModuleList([LayerMix(window, hidden) for _ in range(num_windows)])
         self.proj = nn.ModuleList([PFMProjection(hidden, channels) for _ in range(num_windows)])
-        self.fast = True
 
     def forward(self, hidden: torch.Tensor | Sequence[torch.Tensor]) -> list[torch.Tensor]:
         """hidden: (B, L+1, T, H) or a list of L+1 (B, T, H) -> N tensors (B, channels, T)."""
         # unbind rather than index: indexing a stacked tensor costs a full-size zero gradient per use
         states = hidden.unbind(1) if isinstance(hidden, torch.Tensor) else hidden
-        if self.fast:
-            return [proj.forward_channels_last(mix.forward_channels_last([states[i] for i in idx]))
-                    for idx, mix, proj in zip(self.windows, self.mix, self.proj)]
         states = [s.transpose(1, 2) for s in states]
         return [proj(mix([states[i] for i in idx]))
                 for idx, mix, proj in zip(self.windows, self.mix, self.proj)]
 
 
 class PFMProjection(nn.Module):
+    """k5 'same' conv from the student width to the backend channels, then a channels-first LayerNorm."""
+
     def __init__(self, hidden: int, channels: int):
         super().__init__()
         self.conv = nn.Conv1d(hidden, channels, 5, padding="same")
@@ -64,16 +64,6 @@ class PFMProjection(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.norm(self.conv(x))
-
-    def forward_channels_last(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, T, H) -> (B, channels, T): the k5 conv as one im2col GEMM (its conv backward is slow on CPU)
-        and the LayerNorm over contiguous channels."""
-        k = self.conv.kernel_size[0]
-        cols = F.pad(x, (0, 0, (k - 1) // 2, k // 2)).unfold(1, k, 1)  # (B, T, H, k); 'same' padding
-        weight = self.conv.weight.reshape(self.conv.out_channels, -1)
-        y = F.linear(cols.reshape(x.shape[0], x.shape[1], -1), weight, self.conv.bias)
-        y = F.layer_norm(y, y.shape[-1:], self.norm.weight, self.norm.bias, self.norm.eps)
-        return y.transpose(1, 2).contiguous()
 
 
 class SpecStem(nn.Module):
@@ -95,7 +85,7 @@ class SSRFBackend(nn.Module):
         super().__init__()
         channels = F * C
         if channels != hidden:
-            raise ValueError(f"backend F*C = {F}*{C} = {channels} must equal the SV-Mixer width {hidden}")
+            raise ConfError(f"backend F*C = {F}*{C} = {channels} must equal the SV-Mixer width {hidden}")
         self.mel_noise = mel_noise
         self.trim_stem = False
         self.frontend = LogMel(n_mels, hop_length)
@@ -118,7 +108,7 @@ class SSRFBackend(nn.Module):
             states = hidden.unbind(1) if isinstance(hidden, torch.Tensor) else hidden
             hidden = [s[:, :frames] for s in states]
         if x.shape[-1] != frames:
-            raise ValueError(f"spectrogram branch has {x.shape[-1]} frames, the student {frames}; "
+            raise InputError(f"spectrogram branch has {x.shape[-1]} frames, the student {frames}; "
                              "SSRFNet expects 3 s crops of 48000..48079 samples")
         return self.head(self.body(x, self.pfm(hidden)))
 
@@ -137,7 +127,7 @@ class SSRFNet(nn.Module):
     def check_input(self, wav: torch.Tensor) -> None:
         self.student.check_input(wav)
         if self.crop_samples is not None and not self.crop_samples <= wav.shape[1] < self.crop_samples + 80:
-            raise ValueError(f"SSRFNet expects {self.crop_samples / 16000:g} s crops of {self.crop_samples} "
+            raise InputError(f"SSRFNet expects {self.crop_samples / 16000:g} s crops of {self.crop_samples} "
                              f"samples at 16 kHz, got {wav.shape[1]}")
 
     def forward_train(self, wav: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -10,6 +10,7 @@ import re
 
 from torch import nn
 
+from ssrfnet.errors import CheckpointError
 from ssrfnet.models.configs import SSRFNET_BACKEND_STAGES
 
 # Official keys we do not load: derived front-end buffers (recomputed), thop counters, training parts.
@@ -29,10 +30,6 @@ def raise_key_mismatch(missing: list[str], unexpected: list[str], mis_shaped: li
     if mis_shaped:
         parts.append(f"mis-shaped keys ({len(mis_shaped)}): {'; '.join(mis_shaped)}")
     raise CheckpointError("checkpoint does not match the model: " + " | ".join(parts))
-
-
-class CheckpointError(ValueError):
-    """A checkpoint that does not fit the model; the message lists the offending keys."""
 
 
 def _stage_key(stage_idx: int, stage, rest: str) -> str:

@@ -13,7 +13,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ssrfnet.errors import ConfError, InputError
 from ssrfnet.models.features import LogMel
+from ssrfnet.models.layers import ChannelsFirstLayerNorm, EmbeddingHead, LayerMix, check_waveform
 
 BLOCK_2D_TYPES = ("convnext_like", "basic_resnet", "basic_resnet_fwse")
 BLOCK_1D_TYPES = ("conv+att", "att", "none")
@@ -27,56 +29,6 @@ def to2d(x: torch.Tensor, f: int, c: int) -> torch.Tensor:
 def to1d(x: torch.Tensor) -> torch.Tensor:
     b, c, f, t = x.shape
     return x.permute(0, 2, 1, 3).reshape(b, f * c, t)
-
-
-class ChannelsFirstLayerNorm(nn.Module):
-    """LayerNorm over dim 1 of (B, C, ...) tensors (biased variance), as ReDimNet defines it."""
-
-    def __init__(self, channels: int, eps: float = 1e-6):
-        super().__init__()
-        self.weight = nn.Parameter(torch.ones(channels))
-        self.bias = nn.Parameter(torch.zeros(channels))
-        self.eps = eps
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        mean = x.mean(1, keepdim=True)
-        var = (x - mean).pow(2).mean(1, keepdim=True)
-        x = (x - mean) / torch.sqrt(var + self.eps)
-        shape = (1, -1) + (1,) * (x.dim() - 2)
-        return self.weight.view(shape) * x + self.bias.view(shape)
-
-
-class LayerMix(nn.Module):
-    """Per-channel softmax-weighted sum of N (B, CF, T) tensors; zero-initialised weights.
-
-    With a single input the official code keeps a (1,1,1,1) weight frozen; we keep it for parity.
-    """
-
-    def __init__(self, num_inputs: int, channels: int):
-        super().__init__()
-        self.num_inputs = num_inputs
-        if num_inputs == 1:
-            self.w = nn.Parameter(torch.zeros(1, 1, 1, 1), requires_grad=False)
-        else:
-            self.w = nn.Parameter(torch.zeros(1, num_inputs, channels, 1))
-
-    def forward(self, xs: Sequence[torch.Tensor]) -> torch.Tensor:
-        return self._mix(xs, lambda a: a.unbind(1))  # weights (1, CF, 1) each
-
-    def forward_channels_last(self, xs: Sequence[torch.Tensor]) -> torch.Tensor:
-        """The same mix of (B, T, CF) tensors."""
-        return self._mix(xs, lambda a: a[0, :, :, 0].unbind(0))  # weights (CF,) each
-
-    def _mix(self, xs: Sequence[torch.Tensor], per_input) -> torch.Tensor:
-        if len(xs) != self.num_inputs:
-            raise ValueError(f"LayerMix expects {self.num_inputs} inputs, got {len(xs)}")
-        if self.num_inputs == 1:
-            return xs[0]
-        weights = per_input(torch.softmax(self.w, dim=1))
-        out = weights[0] * xs[0]
-        for w, x in zip(weights[1:], xs[1:]):
-            out = out + w * x
-        return out
 
 
 class ConvNeXt2d(nn.Module):
@@ -134,7 +86,7 @@ def make_block_2d(kind: str, channels: int, group_divisor: int, freq: int) -> nn
         return ConvNeXt2d(channels, group_divisor)
     if kind in ("basic_resnet", "basic_resnet_fwse"):
         return BasicResBlock2d(channels, group_divisor, freq, fwse=kind == "basic_resnet_fwse")
-    raise ValueError(f"unknown 2D block type {kind!r}; expected one of {BLOCK_2D_TYPES}")
+    raise ConfError(f"unknown 2D block type {kind!r}; expected one of {BLOCK_2D_TYPES}")
 
 
 class ConvNeXt1d(nn.Module):
@@ -155,7 +107,7 @@ class MultiHeadSelfAttention(nn.Module):
     def __init__(self, dim: int, num_heads: int):
         super().__init__()
         if dim % num_heads:
-            raise ValueError(f"attention width {dim} is not divisible by {num_heads} heads")
+            raise ConfError(f"attention width {dim} is not divisible by {num_heads} heads")
         self.num_heads = num_heads
         self.k_proj = nn.Linear(dim, dim)
         self.v_proj = nn.Linear(dim, dim)
@@ -225,7 +177,7 @@ class TimeContextBlock1d(nn.Module):
         elif kind == "att":
             self.tcm = nn.Sequential(PosEncConv(hidden), TransformerLayer(hidden, 2 * hidden))
         else:
-            raise ValueError(f"unknown 1D block type {kind!r}; expected one of {BLOCK_1D_TYPES}")
+            raise ConfError(f"unknown 1D block type {kind!r}; expected one of {BLOCK_1D_TYPES}")
         self.exp_dim_conv = nn.Conv1d(hidden, channels, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -239,7 +191,7 @@ class Stage(nn.Module):
                  att_red: int | None, block_2d: str, group_divisor: int, block_1d: str):
         super().__init__()
         if f % stride:
-            raise ValueError(f"frequency size {f} is not divisible by stage stride {stride}")
+            raise ConfError(f"frequency size {f} is not divisible by stage stride {stride}")
         self.c_in, self.f_in = c, f
         c_out, f_out = c * stride, f // stride
         self.c_out, self.f_out = c_out, f_out
@@ -257,13 +209,12 @@ class Stage(nn.Module):
         self.context = None
         if att_red and block_1d != "none":
             self.context = TimeContextBlock1d(channels, channels // att_red, block_1d)
-        # channels-last 2D maps: grouped 3x3 convs (esp. their backward) are several times faster on CPU
-        self.fast = True
 
     def forward(self, xs: Sequence[torch.Tensor]) -> torch.Tensor:
-        x = to2d(self.mix(xs), self.f_in, self.c_in)
-        if self.fast:
-            x = x.contiguous(memory_format=torch.channels_last)
+        return self.forward_2d(to2d(self.mix(xs), self.f_in, self.c_in))
+
+    def forward_2d(self, x: torch.Tensor) -> torch.Tensor:
+        """The stage after the input mix, from the (B, c, f, T) view of the mixed input."""
         x = self.down(x)
         for block in self.blocks:
             x = block(x)
@@ -298,7 +249,7 @@ class ReDimBody(nn.Module):
 
     def forward(self, x: torch.Tensor, injections: Sequence[torch.Tensor] = ()) -> torch.Tensor:
         if len(injections) != self.num_injections:
-            raise ValueError(f"expected {self.num_injections} injected features, got {len(injections)}")
+            raise InputError(f"expected {self.num_injections} injected features, got {len(injections)}")
         outputs = [x]
         for i, stage in enumerate(self.stages):
             if i < len(injections):
@@ -306,41 +257,6 @@ class ReDimBody(nn.Module):
             outputs.append(stage(outputs))
         outputs.extend(injections[len(self.stages):])
         return self.final_mix(outputs)
-
-
-class ASTP(nn.Module):
-    """Attentive statistics pooling with global context: (B, D, T) -> (B, 2D)."""
-
-    def __init__(self, in_dim: int, bottleneck: int = 128, global_context: bool = True):
-        super().__init__()
-        self.global_context = global_context
-        self.linear1 = nn.Conv1d(in_dim * (3 if global_context else 1), bottleneck, 1)
-        self.linear2 = nn.Conv1d(bottleneck, in_dim, 1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.global_context:
-            mean = x.mean(dim=-1, keepdim=True).expand_as(x)
-            std = torch.sqrt(x.var(dim=-1, keepdim=True) + 1e-7).expand_as(x)
-            att_in = torch.cat((x, mean, std), dim=1)
-        else:
-            att_in = x
-        alpha = torch.softmax(self.linear2(torch.tanh(self.linear1(att_in))), dim=2)
-        mu = torch.sum(alpha * x, dim=2)
-        var = torch.sum(alpha * x * x, dim=2) - mu * mu
-        return torch.cat((mu, torch.sqrt(var.clamp(min=1e-7))), dim=1)
-
-
-class EmbeddingHead(nn.Module):
-    """ASTP -> BatchNorm1d -> Linear to the embedding (no L2 normalisation)."""
-
-    def __init__(self, in_dim: int, embed_dim: int = 192, global_context: bool = True):
-        super().__init__()
-        self.pool = ASTP(in_dim, global_context=global_context)
-        self.bn = nn.BatchNorm1d(2 * in_dim)
-        self.linear = nn.Linear(2 * in_dim, embed_dim)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.linear(self.bn(self.pool(x)))
 
 
 class Stem2d(nn.Module):
@@ -351,15 +267,6 @@ class Stem2d(nn.Module):
 
     def forward(self, mel: torch.Tensor) -> torch.Tensor:
         return to1d(self.norm(self.conv(mel.unsqueeze(1))))
-
-
-def check_waveform(wav: torch.Tensor) -> None:
-    if not isinstance(wav, torch.Tensor):
-        raise TypeError(f"expected a torch.Tensor waveform, got {type(wav).__name__}")
-    if not wav.is_floating_point():
-        raise ValueError(f"waveform must be a floating-point tensor, got dtype {wav.dtype}")
-    if wav.dim() != 2:
-        raise ValueError(f"waveform must have shape (batch, samples), got shape {tuple(wav.shape)}")
 
 
 class ReDimNet(nn.Module):

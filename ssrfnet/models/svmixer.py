@@ -4,8 +4,8 @@ Waveform -> 7-layer CNN (20 ms hop) -> LN + Linear to H -> L mixer blocks -> fin
 hidden state (B, L+1, T, H): index 0 is the projection output, 1..L-1 block outputs, L the final LN of
 block L. Each block: token mixing (LGM: local depthwise convs + a global MLP over the fixed T frames, in
 parallel) and channel mixing (MSM: a half-rate and a full-rate grouped 1x1 MLP, summed, then a grouped
-k3 conv and a full 1x1). Parameters keep the official layout (grouped conv weights); `fast=True`
-evaluates them on channels-last (B, T, H) tensors with batched matmuls instead of transposed convs.
+k3 conv and a full 1x1). Parameters keep the official layout and names. These modules compute as the official
+code does; `ssrfnet.models.fast` swaps in modules that evaluate the same parameters with faster CPU kernels.
 """
 
 from __future__ import annotations
@@ -14,9 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ssrfnet.models import fastops
-from ssrfnet.models.fastops import conv1d_channels_last, conv1d_phase_major, phase_major_frames
-from ssrfnet.models.redimnet import check_waveform
+from ssrfnet.errors import ConfError, InputError
+from ssrfnet.models.layers import EmbeddingHead, check_waveform
 
 CNN_KERNELS = (10, 3, 3, 3, 3, 2, 2)
 CNN_STRIDES = (5, 2, 2, 2, 2, 2, 2)
@@ -28,35 +27,6 @@ def cnn_frames(num_samples: int) -> int:
     for k, s in zip(CNN_KERNELS, CNN_STRIDES):
         n = (n - k) // s + 1
     return n
-
-
-def grouped_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, groups: int) -> torch.Tensor:
-    """Grouped 1x1 conv on channels-last (..., G*I) input; `weight` is the conv weight (G*O, I[, 1])."""
-    if groups == 1:
-        return F.linear(x, weight.reshape(weight.shape[0], -1), bias)
-    lead = x.shape[:-1]
-    w = weight.reshape(groups, weight.shape[0] // groups, -1)  # (G, O, I)
-    xg = x.reshape(-1, groups, w.shape[2]).transpose(0, 1)  # (G, M, I)
-    y = torch.baddbmm(bias.view(groups, 1, -1), xg, w.transpose(1, 2))  # (G, M, O)
-    return y.transpose(0, 1).reshape(*lead, -1)
-
-
-def grouped_mlp(x: torch.Tensor, fc_in: nn.Conv1d, fc_out: nn.Conv1d) -> torch.Tensor:
-    """fc_out(GELU(fc_in(x))) for two grouped 1x1 convs with the same groups, on channels-last (..., G*I)
-    input; the hidden activations stay group-major (G, M, Hd) between the two batched matmuls."""
-    g = fc_in.groups
-    w_in = fc_in.weight.view(g, fc_in.out_channels // g, -1)  # (G, Hd, I)
-    w_out = fc_out.weight.view(g, fc_out.out_channels // g, -1)  # (G, O, Hd)
-    xg = x.reshape(-1, g, w_in.shape[2]).transpose(0, 1)  # (G, M, I)
-    h = F.gelu(torch.baddbmm(fc_in.bias.view(g, 1, -1), xg, w_in.transpose(1, 2)))
-    y = torch.baddbmm(fc_out.bias.view(g, 1, -1), h, w_out.transpose(1, 2))  # (G, M, O)
-    return y.transpose(0, 1).reshape(*x.shape[:-1], -1)
-
-
-def upsample_matrix(t_in: int, t_out: int) -> torch.Tensor:
-    """(t_out, t_in) matrix equal to F.interpolate(mode='linear', align_corners=False)."""
-    eye = torch.eye(t_in).unsqueeze(0)  # (1, t_in, t_in): channel j is the j-th basis signal
-    return F.interpolate(eye, size=t_out, mode="linear", align_corners=False)[0].T.contiguous()
 
 
 class ConvLayer(nn.Module):
@@ -78,11 +48,9 @@ class FeatureProjection(nn.Module):
         self.layer_norm = nn.LayerNorm(c_in)
         self.projection = nn.Linear(c_in, hidden)
         self.dropout = nn.Dropout(dropout)
-        self.fast = True
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.projection(self.layer_norm(x))
-        return fastops.dropout(y, self.dropout.p, self.training) if self.fast else self.dropout(y)
+        return self.dropout(self.projection(self.layer_norm(x)))
 
 
 class TokenMixing(nn.Module):
@@ -97,7 +65,6 @@ class TokenMixing(nn.Module):
         self.linear2 = nn.Linear(4 * seq_len, seq_len)
         self.dropout = nn.Dropout(dropout)
         self.seq_len = seq_len
-        self.fast = True
 
     def _global_resampled(self, ut: torch.Tensor) -> torch.Tensor:
         """Length-agnostic departure: resample (B, H, T) to the MLP's fixed length and back (linear)."""
@@ -107,22 +74,12 @@ class TokenMixing(nn.Module):
         return F.interpolate(g, size=t, mode="linear", align_corners=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, T, H)
-        u = self.norm(x)
-        if x.shape[1] != self.seq_len:
-            ut = u.transpose(1, 2)
-            local = self.local_mix2(F.gelu(self.local_mix1(ut)))
-            return x + self.dropout(local + self._global_resampled(ut)).transpose(1, 2)
-        if self.fast:
-            ut = u.transpose(1, 2)
-            local = self.local_mix2(F.gelu(self.local_mix1(ut))).transpose(1, 2)
-            g = torch.baddbmm(self.linear1.bias.view(1, -1, 1).expand(x.shape[0], -1, -1),
-                              self.linear1.weight.expand(x.shape[0], -1, -1), u)
-            g = torch.baddbmm(self.linear2.bias.view(1, -1, 1).expand(x.shape[0], -1, -1),
-                              self.linear2.weight.expand(x.shape[0], -1, -1), F.gelu(g))
-            return x + fastops.dropout(local + g, self.dropout.p, self.training)
-        ut = u.transpose(1, 2)
+        ut = self.norm(x).transpose(1, 2)
         local = self.local_mix2(F.gelu(self.local_mix1(ut)))
-        glob = self.linear2(F.gelu(self.linear1(ut)))
+        if x.shape[1] == self.seq_len:
+            glob = self.linear2(F.gelu(self.linear1(ut)))
+        else:
+            glob = self._global_resampled(ut)
         return x + self.dropout(local + glob).transpose(1, 2)
 
 
@@ -132,7 +89,7 @@ class ChannelMixing(nn.Module):
     def __init__(self, hidden: int, seq_len: int, dropout: float, group_dim: int = 128, expansion: int = 4):
         super().__init__()
         if hidden % group_dim:
-            raise ValueError(f"SV-Mixer width {hidden} must be a multiple of group_dim {group_dim}")
+            raise ConfError(f"SV-Mixer width {hidden} must be a multiple of group_dim {group_dim}")
         g = hidden // group_dim
         self.groups = g
         self.seq_len = seq_len
@@ -145,29 +102,8 @@ class ChannelMixing(nn.Module):
         self.fc5 = nn.Conv1d(hidden, hidden, 3, padding=1, groups=g)
         self.fc6 = nn.Conv1d(hidden, hidden, 1)
         self.dropout = nn.Dropout(dropout)
-        self.register_buffer("upsample", upsample_matrix(seq_len // 2, seq_len), persistent=False)
-        self.fast = True
-
-    def _forward_fast(self, x: torch.Tensor) -> torch.Tensor:
-        b, t, h = x.shape
-        g = self.groups
-        v = self.norm1(x)
-        half = t // 2
-        low = v[:, : 2 * half].reshape(b, half, 2, h).mean(2)
-        low = grouped_mlp(low, self.fc1, self.fc2)
-        up = self.upsample if half == self.upsample.shape[1] and t == self.upsample.shape[0] else \
-            upsample_matrix(half, t).to(x)
-        full = grouped_mlp(v, self.fc3, self.fc4)
-        s = torch.matmul(up, low) + full
-        # grouped k3 conv as one grouped matmul over (channel, tap) pairs
-        taps = F.pad(s, (0, 0, 1, 1)).unfold(1, 3, 1).reshape(b, t, h * 3)  # (B, T, H, 3) -> (B, T, 3H)
-        y = F.gelu(grouped_linear(taps, self.fc5.weight, self.fc5.bias, g))
-        y = F.linear(y, self.fc6.weight.view(h, h), self.fc6.bias)
-        return x + fastops.dropout(y, self.dropout.p, self.training)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, T, H)
-        if self.fast:
-            return self._forward_fast(x)
         v = self.norm1(x).transpose(1, 2)
         low = F.avg_pool1d(v, 2, 2)
         low = self.fc2(F.gelu(self.fc1(low)))
@@ -209,29 +145,12 @@ class SVMixer(nn.Module):
             [MixerBlock(hidden_size, seq_len, dropout, dropout if i < num_layers - 1 else 0.0,
                         group_dim, expansion) for i in range(num_layers)])
         self.layer_norm = nn.LayerNorm(hidden_size)
-        self.fast = True
 
-    def _cnn(self, x: torch.Tensor) -> torch.Tensor:
+    def cnn(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 1, N) -> (B, T, C) channels-last CNN features."""
-        if not self.fast or not fastops.cpu_kernels_apply(x):
-            for layer in self.conv_layers:
-                x = layer(x)
-            return x.transpose(1, 2)
-        # Layer 0 (1 input channel) as a batched GEMM over waveform frames taken in phase-major order
-        # (even frames, then odd): GroupNorm and GELU do not mind the order, and layer 1 (stride 2) then
-        # reads each tap as a contiguous column run, writing channels-last output without any transpose.
-        # The strided layers 2.. run channels-last as per-tap-group GEMMs (ssrfnet.models.fastops).
-        first, second = self.conv_layers[0], self.conv_layers[1]
-        w0 = first.conv.weight  # (C, 1, k)
-        frames, starts = phase_major_frames(x.squeeze(1), w0.shape[2], first.conv.stride[0],
-                                            second.conv.stride[0])
-        x = torch.bmm(w0.squeeze(1).expand(frames.shape[0], -1, -1), frames.transpose(1, 2))  # (B, C, T)
-        x = F.gelu(first.layer_norm(x))
-        x = F.gelu(conv1d_phase_major(x, starts, second.conv.weight))  # (B, T', C)
-        for layer in self.conv_layers[2:]:
-            x = F.gelu(conv1d_channels_last(x, layer.conv.weight, stride=layer.conv.stride[0]))
-        return x
-
+        for layer in self.conv_layers:
+            x = layer(x)
+        return x.transpose(1, 2)
     @property
     def min_samples(self) -> int:
         """Shortest waveform giving `seq_len` frames."""
@@ -242,29 +161,23 @@ class SVMixer(nn.Module):
             step *= s
         return n + (self.seq_len - 1) * step + 1
 
-    def set_fast(self, fast: bool) -> None:
-        for m in self.modules():
-            if hasattr(m, "fast"):
-                m.fast = fast
-
     def check_input(self, wav: torch.Tensor) -> None:
         check_waveform(wav)
         frames = cnn_frames(wav.shape[1])
         if self.length_agnostic:
             if frames < 4:
-                raise ValueError(f"SV-Mixer needs at least 1360 samples (4 frames), got {wav.shape[1]}")
+                raise InputError(f"SV-Mixer needs at least 1360 samples (4 frames), got {wav.shape[1]}")
         elif frames != self.seq_len:
             samples = (self.seq_len + 1) * 320
-            raise ValueError(
+            raise InputError(
                 f"SV-Mixer expects {samples / SAMPLE_RATE:g} s crops of {samples} samples at 16 kHz "
                 f"(its time-MLP is fixed to {self.seq_len} frames), got {wav.shape[1]}")
 
     def forward_states(self, wav: torch.Tensor) -> list[torch.Tensor]:
         """The L+1 hidden states as a list of (B, T, H) tensors."""
         self.check_input(wav)
-        x = self._cnn(wav.unsqueeze(1).to(self.conv_layers[0].conv.weight.dtype))
-        x = self.feat_projection(x)
-        x = fastops.dropout(x, self.dropout.p, self.training) if self.fast else self.dropout(x)
+        x = self.cnn(wav.unsqueeze(1).to(self.conv_layers[0].conv.weight.dtype))
+        x = self.dropout(self.feat_projection(x))
         states = [x]
         for i, block in enumerate(self.layers):
             x = block(x)
@@ -281,8 +194,6 @@ class SVMixerEmbedder(nn.Module):
 
     def __init__(self, student: SVMixer, embed_dim: int = 192):
         super().__init__()
-        from ssrfnet.models.redimnet import EmbeddingHead
-
         self.student = student
         self.embed_dim = embed_dim
         self.crop_samples = None if student.length_agnostic else (student.seq_len + 1) * 320

@@ -26,6 +26,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ssrfnet.errors import ConfError, InputError
+
 DEFAULT_LAYERS = (8, 16, 24)
 
 # Config keys that define a random teacher; a directory holding the same values is reused as is.
@@ -112,10 +114,10 @@ class WavLMTeacher(nn.Module):
         else:
             self.layers = tuple(int(i) for i in layers)
             if not self.layers:
-                raise ValueError("teacher layers must not be empty (use None for all hidden states)")
+                raise ConfError("--teacher-layers must not be empty (use None for all hidden states)")
             bad = [i for i in self.layers if not 0 <= i <= self.num_layers]
             if bad:
-                raise ValueError(
+                raise ConfError(
                     f"teacher layers {bad} are out of range: {self.name_or_path!r} has {self.num_layers} "
                     f"transformer layers, so hidden-state indices run from 0 to {self.num_layers}"
                 )
@@ -144,7 +146,7 @@ class WavLMTeacher(nn.Module):
         if wav.dim() == 1:
             wav = wav.unsqueeze(0)
         if wav.dim() != 2:
-            raise ValueError(f"expected a waveform batch (B, N), got {tuple(wav.shape)}")
+            raise InputError(f"expected a waveform batch (B, N), got {tuple(wav.shape)}")
         param = next(self.model.parameters())
         autocast = (
             torch.autocast(device_type="cuda", dtype=torch.bfloat16)
@@ -211,7 +213,7 @@ def make_random_wavlm(
     from transformers import WavLMModel
 
     if hidden_size % num_heads:
-        raise ValueError(f"hidden_size {hidden_size} is not divisible by num_heads {num_heads}")
+        raise ConfError(f"hidden_size {hidden_size} is not divisible by num_heads {num_heads}")
     out = Path(out_dir)
     config = _random_config(hidden_size, num_layers, num_heads, intermediate_size, conv_dim)
     if out.exists():

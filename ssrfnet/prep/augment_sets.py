@@ -4,7 +4,7 @@ Produces, under `<data>`:
   musan_{noise,music,speech}/     from `<musan-root>/{noise,music,speech}/<source>/*.wav`
   rirs/                           from `<rirs-root>/simulated_rirs/{smallroom,mediumroom,largeroom}`
 each with wav.scp, utt2spk and spk2utt (every clip is its own "speaker"), utt2dur, and `packed/` (see
-ssrfnet.prep.packed). All three simulated room sizes are used, as WeSpeaker does (Kaldi and ESPnet use
+ssrfnet.data.packed). All three simulated room sizes are used, as WeSpeaker does (Kaldi and ESPnet use
 small and medium only): large rooms add the long, strongly reverberant responses and cost nothing at
 training time since the pack is sampled at random.
 
@@ -19,8 +19,8 @@ import os
 from pathlib import Path
 
 from ssrfnet.audio import AudioError
+from ssrfnet.data.packed import AUDIO, PACK_DIR, PackError, check_pack, write_pack
 from ssrfnet.prep.common import PrepError, install_all, log, num_samples_parallel, staging, write_data_dir
-from ssrfnet.prep.packed import AUDIO, PACK_DIR, PackError, check_pack, write_pack
 
 MUSAN_SETS = ("noise", "music", "speech")
 ROOMS = ("smallroom", "mediumroom", "largeroom")

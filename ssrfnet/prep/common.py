@@ -19,11 +19,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from ssrfnet.audio import SAMPLE_RATE, AudioError, audio_num_samples, is_pipe
+from ssrfnet.errors import SSRFNetError
 from ssrfnet.kaldi.datadir import spk2utt_lines
 from ssrfnet.kaldi.table import read_table, write_table
 
 
-class PrepError(RuntimeError):
+class PrepError(SSRFNetError, RuntimeError):
     """A data-preparation failure; the message names the file, line or utterance at fault."""
 
 

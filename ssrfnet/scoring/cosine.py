@@ -19,12 +19,13 @@ from pathlib import Path
 
 import numpy as np
 
+from ssrfnet.errors import SSRFNetError
 from ssrfnet.scoring.metrics import ScoreError
 
 PROTOCOLS = ("crops", "utt")
 
 
-class EmbeddingError(ValueError):
+class EmbeddingError(SSRFNetError, ValueError):
     """Missing or malformed embeddings; the message names the key, file and sizes."""
 
 

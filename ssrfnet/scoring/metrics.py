@@ -21,8 +21,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ssrfnet.errors import SSRFNetError
 
-class ScoreError(ValueError):
+
+class ScoreError(SSRFNetError, ValueError):
     """Bad scores or labels; the message names the file and line (or the trial) at fault."""
 
 

@@ -10,7 +10,10 @@ import json
 import os
 from pathlib import Path
 
+from ssrfnet.errors import SSRFNetError
 from ssrfnet.fileio import atomic_write_text
+from ssrfnet.models import load_model
+from ssrfnet.models.summary import model_summary
 
 BEGIN = "<!-- ssrfnet:{name} begin (generated; edits inside are overwritten) -->"
 END = "<!-- ssrfnet:{name} end -->"
@@ -31,33 +34,24 @@ def system_title(system: str) -> str:
 
 
 def model_info(exp_dir: str | os.PathLike, model=None, model_path: str | None = None) -> dict:
-    """Parameters and MACs of the experiment's model, via ssrfnet.bin.model_info when it exists."""
-    info: dict = {}
-    exp_dir = Path(exp_dir)
-    try:
-        if model is None:
-            final = Path(model_path) if model_path else exp_dir / "final.pt"
-            if not final.is_file():
-                return info
-            from ssrfnet.models import load_model
+    """Parameters and MACs (3 s input) of the experiment's model, for the results table.
 
-            model = load_model(str(final))
-        info["parameters"] = int(sum(p.numel() for p in model.parameters()))
+    A model file that cannot be read or run is reported in the table ('error'), not raised: the scores are
+    still worth writing."""
+    if model is None:
+        final = Path(model_path) if model_path else Path(exp_dir) / "final.pt"
+        if not final.is_file():
+            return {}
         try:
-            from ssrfnet.bin.model_info import model_summary
-        except ImportError:
-            return info
+            model = load_model(str(final))
+        except SSRFNetError as err:
+            return {"error": str(err)}
+    try:
         summary = model_summary(model, seconds=3.0)
-        info["summary"] = {k: v for k, v in summary.items() if not isinstance(v, (list, dict))}
-        for key in ("params", "parameters", "total_params"):
-            if isinstance(summary.get(key), (int, float)):
-                info["parameters"] = int(summary[key])
-        for key in ("macs", "MACs", "total_macs"):
-            if isinstance(summary.get(key), (int, float)):
-                info["macs"] = float(summary[key])
-    except Exception as err:  # the table is still useful without the model figures
-        info["error"] = f"{type(err).__name__}: {err}"
-    return info
+    except SSRFNetError as err:
+        return {"parameters": sum(p.numel() for p in model.parameters()), "error": str(err)}
+    return {"parameters": int(summary["params"]), "macs": float(summary["macs"]),
+            "summary": {k: v for k, v in summary.items() if not isinstance(v, (list, dict))}}
 
 
 def _fmt_count(value) -> str:

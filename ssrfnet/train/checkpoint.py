@@ -23,18 +23,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ssrfnet.errors import CheckpointError
 from ssrfnet.fileio import atomic_torch_save, atomic_write_text
+from ssrfnet.models.checkpoint import write_model_file
 
 log = logging.getLogger(__name__)
 
 CKPT_FORMAT = "ssrfnet-train-checkpoint"
 CKPT_VERSION = 1
-MODEL_FORMAT = "ssrfnet-model"
 _STEP_FILE = re.compile(r"^step_(\d{8,})\.pt$")
-
-
-class CheckpointError(RuntimeError):
-    pass
 
 
 def checkpoint_name(step: int) -> str:
@@ -163,13 +160,6 @@ def average_state_dicts(states: list[dict]) -> dict:
         else:
             out[key] = last.clone()
     return out
-
-
-def write_model_file(path: str | os.PathLike, config: dict, state_dict: dict, **extra) -> None:
-    """The project's model format: {'format': 'ssrfnet-model', 'version': 1, 'config', 'state_dict'}."""
-    obj = {"format": MODEL_FORMAT, "version": 1, "config": dict(config), "state_dict": state_dict}
-    obj.update(extra)
-    atomic_torch_save(obj, path)
 
 
 def average_checkpoints(paths: list[Path], out_path: str | os.PathLike) -> dict:

@@ -30,18 +30,19 @@ import numpy as np
 import torch
 from torch import nn
 
-from ssrfnet.augment import AugmentConfig, Augmenter
 from ssrfnet.config import config_dict, read_conf, write_conf
 from ssrfnet.data import (
     CropDataset,
     ShardedBatchSampler,
-    dev_utterances,
-    eval_crops,
     make_loader,
     read_spk2id,
     speaker_index,
     write_spk2id,
 )
+from ssrfnet.data.augment import AugmentConfig, Augmenter
+from ssrfnet.data.crops import make_crops as eval_crops
+from ssrfnet.data.dataset import dev_utterances
+from ssrfnet.errors import SSRFNetError
 from ssrfnet.train import distributed as D
 from ssrfnet.train.checkpoint import (
     CheckpointError,
@@ -62,7 +63,7 @@ MODEL_GROUP = "ssrfnet.models.options:add_model_options"
 TRAIN_GROUP = "ssrfnet.train.options:add_train_options"
 
 
-class TrainError(RuntimeError):
+class TrainError(SSRFNetError, RuntimeError):
     pass
 
 
@@ -199,7 +200,7 @@ def _setup_logging(exp: Path, is_main: bool) -> None:
     sh = logging.StreamHandler(sys.stderr)
     sh.setFormatter(fmt)
     log.addHandler(sh)
-    for name in ("ssrfnet.data", "ssrfnet.augment", "ssrfnet.train.checkpoint"):
+    for name in ("ssrfnet.data", "ssrfnet.data.augment", "ssrfnet.train.checkpoint"):
         other = logging.getLogger(name)
         other.setLevel(logging.INFO)
         other.handlers = [fh, sh]

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from ssrfnet.audio import SAMPLE_RATE, read_audio
+from ssrfnet.errors import SSRFNetError
 from ssrfnet.fileio import atomic_write, atomic_write_text
 from ssrfnet.kaldi.table import read_table
 
@@ -35,7 +36,7 @@ VERSION = 1
 AUDIO, INDEX, MANIFEST = "audio.npy", "index.tsv", "manifest.json"
 
 
-class PackError(RuntimeError):
+class PackError(SSRFNetError, RuntimeError):
     """A missing, stale, empty or corrupt pack; the message names the data directory and what to do."""
 
 

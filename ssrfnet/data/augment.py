@@ -15,7 +15,7 @@ input. Power is 10*log10(mean(x^2) + 1e-4), as in the official code. Everything 
 scipy.fft; RIR spectra are cached per (RIR, FFT size).
 
 Sources are anything with ``len()``, ``num_samples(i)`` and ``segment(i, start, length)`` (the packed stage-1
-arrays, `ssrfnet.prep.packed.PackedAudio`); `ArraySource` wraps in-memory arrays and `load_source` falls back
+arrays, `ssrfnet.data.packed.PackedAudio`); `ArraySource` wraps in-memory arrays and `load_source` falls back
 to reading a data directory's wav.scp when no packed form is available.
 """
 
@@ -30,6 +30,11 @@ from pathlib import Path
 import numpy as np
 import scipy.fft as sfft
 
+from ssrfnet.audio import read_audio
+from ssrfnet.data.packed import PackedAudio, PackError
+from ssrfnet.errors import SSRFNetError
+from ssrfnet.kaldi.table import read_table
+
 log = logging.getLogger(__name__)
 
 AUG_TYPES = ("reverb", "babble", "music", "noise", "colored", "clip")
@@ -37,7 +42,7 @@ AUG_TYPES = ("reverb", "babble", "music", "noise", "colored", "clip")
 _SOURCE_OF = {"babble": "musan_speech", "music": "musan_music", "noise": "musan_noise", "reverb": "rirs"}
 
 
-class AugmentError(RuntimeError):
+class AugmentError(SSRFNetError, RuntimeError):
     pass
 
 
@@ -131,22 +136,13 @@ def load_source(data_dir: str | os.PathLike):
         return None
     source = None
     try:
-        from ssrfnet.prep.packed import PackedAudio  # written by the data-prep stage
-    except ImportError:
-        PackedAudio = None
-    if PackedAudio is not None:
-        try:
-            source = PackedAudio(data_dir)
-        except Exception as err:  # no packed form yet: fall back to wav.scp
-            log.info("%s: no packed audio (%s); reading wav.scp", data_dir, err)
-            source = None
+        source = PackedAudio(data_dir)
+    except (PackError, OSError, ValueError) as err:  # no packed form yet: fall back to wav.scp
+        log.info("%s: no packed audio (%s); reading wav.scp", data_dir, err)
     if source is None:
         scp = data_dir / "wav.scp"
         if not scp.is_file():
             raise AugmentError(f"{data_dir}: neither packed audio nor wav.scp found")
-        from ssrfnet.audio import read_audio
-        from ssrfnet.kaldi.table import read_table
-
         items = read_table(scp)
         arrays = [read_audio(value, where=f"{scp}: {key}") for key, value in items]
         source = ArraySource(arrays, [k for k, _ in items], name=str(data_dir))

@@ -1,17 +1,10 @@
-"""Training data: random fixed-length crops of a Kaldi data directory and an epoch/rank-sharded batch sampler.
+"""Training data: random fixed-length crops of a Kaldi data directory, with their speaker labels.
 
 `CropDataset` reads `wav.scp` (plain paths or `... |` pipes) and `utt2spk`; labels index the sorted speaker
 list. Items are addressed as ``(epoch, index)`` so every random draw of an item (crop start, augmentation)
 comes from a generator seeded by ``(seed, epoch, index)``: results do not depend on the number of DataLoader
-workers, ranks or on where a run was resumed.
-
-`ShardedBatchSampler` shuffles the whole list per epoch (seeded by ``seed + epoch``; the official code never
-shuffles), keeps ``num_batches * batch_size * world_size`` items (drop_last), gives rank r every
-world_size-th item of that permutation and cuts it into batches. A map-style DataLoader hands each batch to
-exactly one worker, so every kept item is read exactly once per epoch across all ranks and workers.
-`set_position(epoch, batch)` skips the first batches of an epoch when a run resumes.
+workers, ranks or on where a run was resumed (see `ssrfnet.data.sampler`).
 """
-
 from __future__ import annotations
 
 import logging
@@ -22,14 +15,15 @@ import numpy as np
 import torch
 
 from ssrfnet.audio import audio_num_samples, is_pipe, read_audio
-from ssrfnet.kaldi.table import read_dict, write_table
+from ssrfnet.data.crops import random_crop_start, tile_crop
+from ssrfnet.errors import SSRFNetError
+from ssrfnet.kaldi.datadir import DataDirError, validate
+from ssrfnet.kaldi.table import TableError, read_dict, write_table
 
 log = logging.getLogger(__name__)
 
-CROP_HOP = 320  # crop starts are multiples of the 20 ms frame hop, as in the official code
 
-
-class DataError(RuntimeError):
+class DataError(SSRFNetError, RuntimeError):
     pass
 
 
@@ -45,14 +39,9 @@ def read_utt2spk(data_dir: str | os.PathLike) -> tuple[dict[str, str], dict[str,
         if not (data_dir / name).is_file():
             raise DataError(f"{data_dir}: not a valid data directory ({name} missing)")
     try:
-        from ssrfnet.kaldi.datadir import validate  # the data-prep stage's checker, when present
-    except ImportError:
-        validate = None
-    if validate is not None:
-        try:
-            validate(data_dir)
-        except Exception as err:
-            raise DataError(f"{data_dir}: data directory failed validation: {err}") from err
+        validate(data_dir)
+    except (DataDirError, TableError, OSError) as err:
+        raise DataError(f"{data_dir}: data directory failed validation: {err}") from err
     wav = read_dict(data_dir / "wav.scp")
     utt2spk = read_dict(data_dir / "utt2spk")
     missing = [u for u in utt2spk if u not in wav]
@@ -74,14 +63,6 @@ def write_spk2id(path: str | os.PathLike, spk2id: dict[str, int]) -> None:
 
 def read_spk2id(path: str | os.PathLike) -> dict[str, int]:
     return {spk: int(i) for spk, i in read_dict(path).items()}
-
-
-def tile_crop(wave: np.ndarray, start: int, length: int) -> np.ndarray:
-    """`length` samples from `start`; a short recording is repeated end to end (never an error)."""
-    if len(wave) >= start + length:
-        return wave[start : start + length]
-    reps = -(-(start + length) // len(wave))
-    return np.tile(wave, reps)[start : start + length]
 
 
 class CropDataset(torch.utils.data.Dataset):
@@ -143,11 +124,7 @@ class CropDataset(torch.utils.data.Dataset):
             if total is None:
                 total = self._lengths[index] = audio_num_samples(entry, where=where)
             wave = None
-        if total >= self.crop_samples:
-            start = int(rng.integers(0, (total - self.crop_samples) // CROP_HOP + 1)) * CROP_HOP
-        else:
-            rng.integers(0, 1)  # keep the number of draws independent of the length
-            start = 0
+        start = random_crop_start(total, self.crop_samples, rng)
         if wave is None:
             if total >= self.crop_samples:
                 wave = read_audio(entry, where=where, start=start, frames=self.crop_samples)
@@ -164,90 +141,9 @@ class CropDataset(torch.utils.data.Dataset):
         return torch.from_numpy(clean), torch.from_numpy(np.ascontiguousarray(noisy)), int(self.labels[index])
 
 
-class ShardedBatchSampler(torch.utils.data.Sampler):
-    """Batches of (epoch, index) keys for one rank; shuffled per epoch; resumable at a batch position."""
-
-    def __init__(self, num_items: int, batch_size: int, *, rank: int = 0, world_size: int = 1,
-                 seed: int = 0, shuffle: bool = True):
-        if batch_size < 1:
-            raise ValueError("batch_size must be positive")
-        self.num_items = int(num_items)
-        self.batch_size = int(batch_size)
-        self.rank, self.world_size = int(rank), int(world_size)
-        self.seed, self.shuffle = int(seed), bool(shuffle)
-        self.num_batches = self.num_items // (self.batch_size * self.world_size)
-        if self.num_batches == 0:
-            raise DataError(
-                f"{self.num_items} training utterances are fewer than one global batch "
-                f"({self.batch_size} x {self.world_size} ranks)"
-            )
-        self.epoch = 0
-        self.start_batch = 0
-
-    def set_position(self, epoch: int, batch: int = 0) -> None:
-        """The next iteration yields epoch `epoch` starting at its batch number `batch`."""
-        self.epoch, self.start_batch = int(epoch), int(batch)
-
-    def set_epoch(self, epoch: int) -> None:
-        self.set_position(epoch, 0)
-
-    def order(self, epoch: int) -> np.ndarray:
-        if self.shuffle:
-            rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([self.seed, epoch, 0x5A3])))
-            perm = rng.permutation(self.num_items)
-        else:
-            perm = np.arange(self.num_items)
-        kept = perm[: self.num_batches * self.batch_size * self.world_size]
-        return kept[self.rank :: self.world_size]
-
-    def __len__(self) -> int:
-        return self.num_batches - self.start_batch
-
-    def __iter__(self):
-        epoch = self.epoch
-        mine = self.order(epoch)
-        for b in range(self.start_batch, self.num_batches):
-            chunk = mine[b * self.batch_size : (b + 1) * self.batch_size]
-            yield [(epoch, int(i)) for i in chunk]
-
-
-def collate(batch):
-    clean = torch.stack([item[0] for item in batch])
-    noisy = torch.stack([item[1] for item in batch])
-    labels = torch.tensor([item[2] for item in batch], dtype=torch.long)
-    return clean, noisy, labels
-
-
-def make_loader(dataset: CropDataset, sampler: ShardedBatchSampler, num_workers: int = 0):
-    """A DataLoader that never touches the global torch RNG (so resuming mid-epoch stays bit-exact).
-
-    Workers persist across epochs (iterate the same loader again after `sampler.set_position`), so a
-    dataset's per-worker cache survives."""
-    return torch.utils.data.DataLoader(
-        dataset,
-        batch_sampler=sampler,
-        num_workers=num_workers,
-        collate_fn=collate,
-        pin_memory=torch.cuda.is_available(),
-        persistent_workers=num_workers > 0,
-        generator=torch.Generator().manual_seed(sampler.seed),
-        prefetch_factor=4 if num_workers > 0 else None,
-    )
-
-
 def dev_utterances(data_dir: str | os.PathLike) -> dict[str, str]:
     """utt -> wav.scp entry of a development data directory."""
     data_dir = Path(data_dir)
     if not (data_dir / "wav.scp").is_file():
         raise DataError(f"{data_dir}: wav.scp missing (development data)")
     return read_dict(data_dir / "wav.scp")
-
-
-def eval_crops(wave: np.ndarray, crop_samples: int, num_crops: int) -> np.ndarray:
-    """`num_crops` evenly spaced fixed-length crops (tiled when short): (num_crops, crop_samples)."""
-    if len(wave) <= crop_samples:
-        return np.stack([tile_crop(wave, 0, crop_samples)] * max(1, num_crops))
-    starts = np.linspace(0, len(wave) - crop_samples, num=max(1, num_crops)).astype(np.int64)
-    if num_crops == 1:
-        starts = np.array([(len(wave) - crop_samples) // 2])
-    return np.stack([wave[s : s + crop_samples] for s in starts])
