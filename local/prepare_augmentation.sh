@@ -42,7 +42,7 @@ done
 python -m ssrfnet.bin.prepare_augmentation --nj "$nj" "$musan_root" "$rirs_root" "$data"
 
 for set in musan_noise musan_music musan_speech rirs; do
-  python -m ssrfnet.kaldi.datadir "$data/$set"
+  python -m ssrfnet.bin.validate_data_dir "$data/$set"
   if [ -x utils/validate_data_dir.sh ]; then
     utils/validate_data_dir.sh --no-text --no-feats "$data/$set"
   fi

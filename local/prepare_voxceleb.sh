@@ -59,7 +59,7 @@ python -m ssrfnet.bin.prepare_voxceleb --nj "$nj" --m4a-mode "$m4a_mode" ${conve
 sets="vox1 vox2_dev vox2_train"
 [ "$num_heldout_spk" -gt 0 ] && sets="$sets vox2_heldout"
 for set in $sets; do
-  python -m ssrfnet.kaldi.datadir --require-spk-prefix "$data/$set"
+  python -m ssrfnet.bin.validate_data_dir --require-spk-prefix "$data/$set"
   if [ -x utils/validate_data_dir.sh ]; then
     utils/validate_data_dir.sh --no-text --no-feats "$data/$set"
   fi

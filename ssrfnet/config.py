@@ -1,29 +1,24 @@
 """Kaldi-style option files (`conf/*.conf`) as defaults for argparse entry points.
 
 A conf file holds one `--key=value` per line; `#` starts a comment. Entry points build an argparse
-parser from option groups, `parse_args` reads every `--conf FILE` given on the command line as
-defaults, and the command line overrides them. One conf file configures a whole recipe, so it may
-hold keys that belong to another stage's group: those are skipped here, while a key no group knows
-(a typo) is an error naming the file and line. `write_conf` stores the effective configuration
-in the experiment directory, and later stages read it back with `--conf exp/<name>/config.conf`.
+parser from option groups (functions `add_xxx_options(parser)` beside the code they configure), and
+`parse_args` reads every `--conf FILE` given on the command line as defaults, the command line overriding
+them. One conf file configures a whole recipe, so it may hold keys of another stage's groups: the caller
+names those (`other_keys`, see `ssrfnet.cli`, which knows every group) and they are skipped, while a key
+nobody knows (a typo) is an error naming the file and line. `write_conf` stores the effective
+configuration in the experiment directory, and later stages read it back with
+`--conf exp/<name>/config.conf`.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
+from collections.abc import Container
 from pathlib import Path
 
 from ssrfnet.errors import ConfError
 from ssrfnet.fileio import atomic_write
-
-# Every option group of the project, as "module:function(parser)". A conf key must belong to one.
-OPTION_GROUPS = (
-    "ssrfnet.models.options:add_model_options",
-    "ssrfnet.train.options:add_train_options",
-    "ssrfnet.scoring.options:add_eval_options",
-)
 
 
 def str2bool(value: str | bool) -> bool:
@@ -80,33 +75,11 @@ def read_conf(path: str | os.PathLike) -> list[tuple[str, str, int]]:
     return entries
 
 
-def _load_group(spec: str):
-    module_name, func_name = spec.split(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as err:
-        if err.name and module_name.startswith(err.name):
-            return None  # that part of the package is not installed/built
-        raise
-    return getattr(module, func_name)
-
-
-def add_option_groups(parser: argparse.ArgumentParser, *specs: str) -> argparse.ArgumentParser:
-    for spec in specs:
-        add = _load_group(spec)
-        if add is None:
-            raise ConfError(f"option group {spec} is not available")
-        add(parser)
-    return parser
-
-
-def known_conf_keys() -> set[str]:
-    """Every option name (without '--', hyphenated) that some option group of the project defines."""
+def option_names(*groups) -> set[str]:
+    """Every option name (without '--', hyphenated) that the given option groups define."""
     probe = argparse.ArgumentParser(add_help=False)
-    for spec in OPTION_GROUPS:
-        add = _load_group(spec)
-        if add is not None:
-            add(probe)
+    for add in groups:
+        add(probe)
     return {opt[2:] for action in probe._actions for opt in action.option_strings if opt.startswith("--")}
 
 
@@ -140,15 +113,18 @@ def _convert(action: argparse.Action, value: str, where: str):
     return result
 
 
-def parse_args(parser: argparse.ArgumentParser, argv: list[str] | None = None) -> argparse.Namespace:
-    """Parse argv with defaults taken from every `--conf FILE` (later files win, the command line wins)."""
+def parse_args(parser: argparse.ArgumentParser, argv: list[str] | None = None,
+               other_keys: Container[str] = frozenset()) -> argparse.Namespace:
+    """Parse argv with defaults taken from every `--conf FILE` (later files win, the command line wins).
+
+    A conf key that `parser` does not define is skipped if it is in `other_keys` (another stage's option),
+    else it is an error naming the file and line."""
     if not any("--conf" in action.option_strings for action in parser._actions):
         parser.add_argument("--conf", action="append", default=[], help="Kaldi-style option file(s)")
     pre = argparse.ArgumentParser(add_help=False)
     pre.add_argument("--conf", action="append", default=[])
     conf_ns, _ = pre.parse_known_args(argv)
     actions = _option_actions(parser)
-    other_keys: set[str] | None = None
     defaults = {}
     for conf_path in conf_ns.conf:
         for key, value, lineno in read_conf(conf_path):
@@ -157,33 +133,28 @@ def parse_args(parser: argparse.ArgumentParser, argv: list[str] | None = None) -
                 action = actions[key]
                 defaults[action.dest] = _convert(action, value, where)
                 action.required = False
-                continue
-            if other_keys is None:
-                other_keys = known_conf_keys()
-            if key not in other_keys:
+            elif key not in other_keys:
                 raise ConfError(f"{where}: unknown option --{key}")
     parser.set_defaults(**defaults)
     return parser.parse_args(argv)
 
 
-def _format_value(value) -> str:
+def config_dict(args: argparse.Namespace | dict, *groups) -> dict:
+    """The values (dest -> value) of the options that the given option groups define."""
+    values = vars(args) if isinstance(args, argparse.Namespace) else dict(args)
+    probe = argparse.ArgumentParser(add_help=False)
+    for add in groups:
+        add(probe)
+    return {a.dest: values[a.dest] for a in probe._actions if a.option_strings and a.dest in values}
+
+
+def format_value(value) -> str:
+    """A config value as it is written in a conf file (booleans true/false, lists comma-separated)."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (list, tuple)):
-        return ",".join(_format_value(v) for v in value)
+        return ",".join(format_value(v) for v in value)
     return "" if value is None else str(value)
-
-
-def config_dict(args: argparse.Namespace | dict, *specs: str) -> dict:
-    """The values of the options defined by the given groups (all groups when none are named)."""
-    values = vars(args) if isinstance(args, argparse.Namespace) else dict(args)
-    probe = argparse.ArgumentParser(add_help=False)
-    for spec in specs or OPTION_GROUPS:
-        add = _load_group(spec)
-        if add is not None:
-            add(probe)
-    dests = [a.dest for a in probe._actions if a.option_strings and a.dest in values]
-    return {dest: values[dest] for dest in dests}
 
 
 def write_conf(path: str | os.PathLike, values: dict, header: str | None = None) -> None:
@@ -195,4 +166,4 @@ def write_conf(path: str | os.PathLike, values: dict, header: str | None = None)
         for dest, value in values.items():
             if value is None:
                 continue
-            handle.write(f"--{dest.replace('_', '-')}={_format_value(value)}\n")
+            handle.write(f"--{dest.replace('_', '-')}={format_value(value)}\n")

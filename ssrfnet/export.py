@@ -23,11 +23,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ssrfnet.audio import SAMPLE_RATE
+from ssrfnet.audio import SAMPLE_RATE, read_audio
 from ssrfnet.errors import SSRFNetError
 from ssrfnet.fileio import atomic_write_text
+from ssrfnet.kaldi.table import read_table
+from ssrfnet.models import load_model
 from ssrfnet.models.fast import use_plain_ops
 from ssrfnet.models.features import LogMel
+from ssrfnet.scoring.report import results_markdown, update_readme
 from ssrfnet.timing import median_seconds
 
 
@@ -107,8 +110,6 @@ def exportable(model: torch.nn.Module) -> torch.nn.Module:
             if isinstance(child, LogMel):
                 setattr(module, child_name, DftLogMel(child))
     return model
-
-
 
 
 def _max_abs(a, b) -> float:
@@ -260,3 +261,28 @@ def export_markdown(report: dict) -> str:
             runtime, batch = key.rsplit("_b", 1)
             lines.append(f"| {runtime} | {batch} | {ms:.1f} |")
     return "\n".join(lines) + "\n"
+
+
+def parity_audio(data: str | None = None, wav: str | None = None) -> np.ndarray | None:
+    """Real audio for the parity check: a wav.scp entry/path, or the first entry of a data dir's wav.scp."""
+    if wav:
+        return read_audio(wav, where=wav)
+    if data:
+        key, entry = read_table(Path(data) / "wav.scp")[0]
+        return read_audio(entry, where=f"{data}/wav.scp:{key}")
+    return None
+
+
+def export_experiment(model_path: str, exp_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
+                      real_audio: np.ndarray | None = None, **export_options) -> dict:
+    """Stage 6: export `model_path` into `out_dir` and regenerate the Results (from results.json, stage 5)
+    and Export sections of <exp_dir>/README.md."""
+    exp_dir = Path(exp_dir)
+    report = export_model(load_model(model_path), out_dir, real_audio=real_audio, **export_options)
+    report["model"] = model_path
+    results = exp_dir / "results.json"
+    if results.is_file():
+        update_readme(exp_dir / "README.md", "results", "Results",
+                      results_markdown(json.loads(results.read_text(encoding="utf-8"))))
+    update_readme(exp_dir / "README.md", "export", "Export", export_markdown(report))
+    return report

@@ -29,7 +29,7 @@ import numpy as np
 
 from ssrfnet.audio import SAMPLE_RATE, AudioError, read_audio
 from ssrfnet.data.crops import make_crops
-from ssrfnet.errors import SSRFNetError
+from ssrfnet.errors import ConfError, SSRFNetError
 from ssrfnet.fileio import atomic_write
 from ssrfnet.kaldi.table import read_table
 
@@ -72,7 +72,18 @@ class EmbeddingExtractor:
         self.batch_size = max(1, int(batch_size))
         self.full_utt = bool(full_utt) and not self.fixed_length
         if self.num_crops < 1:
-            raise ValueError(f"num_crops must be >= 1, got {num_crops}")
+            raise ConfError(f"--eval-num-crops must be >= 1, got {num_crops}")
+
+    @classmethod
+    def from_options(cls, model, options: dict, device="auto") -> EmbeddingExtractor:
+        """An extractor configured by the evaluation option group (`--eval-*`, ssrfnet.scoring.options)."""
+        return cls(model, num_crops=options["eval_num_crops"], crop_seconds=options["eval_crop_seconds"],
+                   batch_size=options["eval_batch_size"], full_utt=options["eval_full_utt"], device=device)
+
+    def describe(self) -> str:
+        return (f"embed_dim {self.embed_dim}, {'fixed length' if self.fixed_length else 'any length'}, "
+                f"{self.num_crops} crops of {self.crop_samples} samples, {self.batch_size} crops per batch, "
+                f"device {self.device}")
 
     def forward(self, batch: np.ndarray, key: str = "") -> np.ndarray:
         import torch
@@ -280,23 +291,9 @@ def merge_parts(data_dir: str | os.PathLike, out_dir: str | os.PathLike, num_job
     return len(wanted)
 
 
-def extract_data_dir(
-    model,
-    data_dir: str | os.PathLike,
-    out_dir: str | os.PathLike,
-    *,
-    num_crops: int = 10,
-    crop_seconds: float = 3.0,
-    batch_size: int = 40,
-    full_utt: bool = True,
-    write_crops: bool = True,
-    device: str = "cpu",
-) -> Path:
-    """Single-process extraction + merge (used by evaluate and tests)."""
-    extractor = EmbeddingExtractor(
-        model, num_crops=num_crops, crop_seconds=crop_seconds, batch_size=batch_size,
-        full_utt=full_utt, device=device,
-    )
+def extract_data_dir(extractor: EmbeddingExtractor, data_dir: str | os.PathLike, out_dir: str | os.PathLike,
+                     *, write_crops: bool = True) -> Path:
+    """Single-process extraction + merge of a whole data directory (evaluate, tests)."""
     extract_job(extractor, data_dir, out_dir, write_crops=write_crops)
     merge_parts(data_dir, out_dir, 1, write_crops)
     return Path(out_dir)

@@ -6,6 +6,8 @@ A process killed at any instant leaves either the old file or the new one, never
 from __future__ import annotations
 
 import contextlib
+import json
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -47,3 +49,22 @@ def atomic_torch_save(obj, path: str | os.PathLike) -> None:
 
     with atomic_write(path, "wb") as handle:
         torch.save(obj, handle)
+
+
+def _finite_or_none(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite_or_none(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite_or_none(v) for v in value]
+    return value
+
+
+def json_text(obj, **kwargs) -> str:
+    """Strict JSON (RFC 8259): non-finite floats become null instead of the non-standard Infinity/NaN."""
+    return json.dumps(_finite_or_none(obj), allow_nan=False, **kwargs)
+
+
+def atomic_write_json(path: str | os.PathLike, obj, indent: int = 2) -> None:
+    atomic_write_text(path, json_text(obj, indent=indent) + "\n")

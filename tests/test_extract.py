@@ -96,7 +96,8 @@ LENGTHS = [2000, 4000, 9000, 16000, 25000, 3999, 12345]
 def test_batched_extraction_round_trip(tmp_path, batch_size):
     data = make_data(tmp_path, LENGTHS)
     model = FixedStandIn()
-    out = extract_data_dir(model, data, tmp_path / "emb", num_crops=10, batch_size=batch_size)
+    extractor = EmbeddingExtractor(model, num_crops=10, batch_size=batch_size)
+    out = extract_data_dir(extractor, data, tmp_path / "emb")
     vec = dict(kaldiio.load_scp(str(out / "xvector.scp")))
     crops = dict(kaldiio.load_scp(str(out / "crops.scp")))
     assert sorted(vec) == sorted(line.split()[0] for line in (data / "wav.scp").read_text().splitlines())
@@ -115,7 +116,8 @@ def test_batched_extraction_round_trip(tmp_path, batch_size):
 def test_length_agnostic_model_embeds_whole_utterance(tmp_path):
     data = make_data(tmp_path, [5000, 20000])
     model = AnyLengthStandIn()
-    out = extract_data_dir(model, data, tmp_path / "emb", num_crops=3, crop_seconds=0.25, batch_size=4)
+    extractor = EmbeddingExtractor(model, num_crops=3, crop_seconds=0.25, batch_size=4)
+    out = extract_data_dir(extractor, data, tmp_path / "emb")
     vec = dict(kaldiio.load_scp(str(out / "xvector.scp")))
     crops = dict(kaldiio.load_scp(str(out / "crops.scp")))
     import soundfile as sf

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -19,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from test_data import make_data_dir  # noqa: E402
 
-from ssrfnet.config import parse_args  # noqa: E402
+from ssrfnet.config import config_dict, parse_args  # noqa: E402
 from ssrfnet.train.options import add_train_options  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -78,14 +79,6 @@ class ToyTeacher(nn.Module):
         return torch.einsum("btn,knh->bkth", frames, self.w)
 
 
-def toy_builders(extra_cfg=None):
-    from ssrfnet.train.loop import Builders
-
-    cfg = {"toy_hidden": 16, **(extra_cfg or {})}
-    return Builders(model=lambda c: ToyModel(c), teacher=lambda c, d: ToyTeacher(c["teacher_layers"]),
-                    make_teacher=lambda c: None, model_config=lambda ns: dict(cfg))
-
-
 def make_corpus(root: Path):
     data = make_data_dir(root, num_spk=4, per_spk=6, seconds=(0.15, 0.5))
     # speaker-dependent tones so the toy model can learn something
@@ -123,19 +116,29 @@ def toy_args(root: Path, exp: Path, *extra):
 
 
 def toy_main(argv, extra_cfg=None):
-    from ssrfnet.train.loop import RunPaths, train
+    """Train the toy model with the real loop; `--kill-after-step N` SIGKILLs the process after step N."""
+    from ssrfnet.train.loop import train
+    from ssrfnet.train.runconfig import RunConfig, RunPaths
 
     parser = argparse.ArgumentParser()
     for name in ("--mode", "--train-data", "--dev-data", "--dev-trials", "--musan-dir", "--exp-dir",
                  "--init"):
         parser.add_argument(name, default=None)
-    parser.add_argument("--debug-exit-after-step", type=int, default=0)
+    parser.add_argument("--kill-after-step", type=int, default=0)
     parser.add_argument("--force-new", action="store_true")
     add_train_options(parser)
     ns = parse_args(parser, argv)
+    cfg = RunConfig(ns.mode or "ssrfnet", {"toy_hidden": 16, **(extra_cfg or {})},
+                    config_dict(ns, add_train_options))
     paths = RunPaths(ns.train_data, ns.dev_data, ns.dev_trials, ns.exp_dir, ns.musan_dir, None, ns.init)
-    return train(ns, ns.mode or "ssrfnet", paths, force_new=ns.force_new,
-                 debug_exit_after_step=ns.debug_exit_after_step, builders=toy_builders(extra_cfg), argv=argv)
+
+    def kill_after(step):
+        if step == ns.kill_after_step:
+            os.kill(os.getpid(), signal.SIGKILL)  # a crash: no clean-up of any kind
+
+    return train(cfg, paths, force_new=ns.force_new, build_model=ToyModel,
+                 build_teacher=lambda options, device: ToyTeacher(options["teacher_layers"]),
+                 after_step=kill_after if ns.kill_after_step else None, command=" ".join(argv))
 
 
 def run_subprocess(argv):
@@ -178,7 +181,7 @@ def test_end_to_end_outputs(corpus, tmp_path):
 
 
 def test_changed_model_config_is_refused(corpus, tmp_path):
-    from ssrfnet.train.loop import TrainError
+    from ssrfnet.train.runconfig import TrainError
 
     exp = tmp_path / "exp"
     toy_main(toy_args(corpus, exp, "--max-steps", "4", "--valid-every", "0"))
@@ -194,7 +197,7 @@ def test_changed_model_config_is_refused(corpus, tmp_path):
 
 
 def test_nan_steps_are_skipped_then_abort(corpus, tmp_path):
-    from ssrfnet.train.loop import TrainError
+    from ssrfnet.train.runconfig import TrainError
 
     exp = tmp_path / "exp"
     with pytest.raises(TrainError, match="consecutive steps"):
@@ -217,8 +220,8 @@ def test_kill_and_resume_is_bit_identical(corpus, tmp_path):
     res = run_subprocess(toy_args(corpus, ref, "--valid-every", "0"))
     assert res.returncode == 0, res.stderr[-2000:]
     crashed = tmp_path / "crashed"
-    res = run_subprocess(toy_args(corpus, crashed, "--valid-every", "0", "--debug-exit-after-step", "6"))
-    assert res.returncode == 3, res.stderr[-2000:]
+    res = run_subprocess(toy_args(corpus, crashed, "--valid-every", "0", "--kill-after-step", "6"))
+    assert res.returncode == -signal.SIGKILL, res.stderr[-2000:]
     assert (crashed / "checkpoints/latest").read_text().strip() == "step_00000004.pt"
     assert not (crashed / "final.pt").exists()
     res = run_subprocess(toy_args(corpus, crashed, "--valid-every", "0"))

@@ -52,14 +52,16 @@ def test_conf_training_blocks_parse():
     """Both recipe confs hold only known keys; the full one carries the official schedule."""
     from pathlib import Path
 
+    from ssrfnet.cli import all_option_names
     from ssrfnet.config import parse_args
 
     conf_dir = Path(__file__).resolve().parents[1] / "egs" / "voxceleb" / "conf"
     for name in ("ssrfnet.conf", "ssrfnet_mini.conf"):
         parser = add_train_options(argparse.ArgumentParser())
-        ns = parse_args(parser, ["--conf", str(conf_dir / name)])
+        ns = parse_args(parser, ["--conf", str(conf_dir / name)], other_keys=all_option_names())
         assert ns.batch_size > 0 and ns.max_steps > 0
-    ns = parse_args(add_train_options(argparse.ArgumentParser()), ["--conf", str(conf_dir / "ssrfnet.conf")])
+    ns = parse_args(add_train_options(argparse.ArgumentParser()), ["--conf", str(conf_dir / "ssrfnet.conf")],
+                    other_keys=all_option_names())
     s = LRSchedule.from_options(vars(ns))
     assert (s.max_steps, s.switch, ns.batch_size, ns.kd_weight) == (304000, 32000, 128, 1.0)
     assert ns.teacher == "microsoft/wavlm-large" and ns.teacher_layers == [8, 16, 24]

@@ -8,29 +8,28 @@ Stages: 0 download + md5, 1 join multi-part archives, 2 unpack.
 
 from __future__ import annotations
 
-import argparse
 import sys
 
-from ssrfnet.prep.common import PrepError
-from ssrfnet.prep.download import download_data
+from ssrfnet import cli
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+def build_parser():
+    parser = cli.new_parser("download", __doc__, runtime=False)
     parser.add_argument("--stage", type=int, default=0, help="0 download, 1 join parts, 2 unpack")
     parser.add_argument("--nj", type=int, default=4, help="parallel downloads")
     parser.add_argument("download_dir")
     parser.add_argument("urls_file")
-    args = parser.parse_args(argv)
-    try:
-        download_data(args.download_dir, args.urls_file, stage=args.stage, nj=args.nj)
-    except PrepError as err:
-        print(f"ERROR: {err}", file=sys.stderr)
-        return 1
+    return parser
+
+
+def run(args) -> int:
+    from ssrfnet.prep.download import download_data
+
+    download_data(args.download_dir, args.urls_file, stage=args.stage, nj=args.nj)
     return 0
 
+
+main = cli.main_of("download", build_parser, run)
 
 if __name__ == "__main__":
     sys.exit(main())

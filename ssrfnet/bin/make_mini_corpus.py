@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Synthesise the embedded mini corpus (VoxCeleb1/2-, MUSAN- and RIRS_NOISES-like) for offline runs.
 
 e.g.: python -m ssrfnet.bin.make_mini_corpus --size default --seed 1234 --nj 2 corpora
@@ -6,13 +5,12 @@ e.g.: python -m ssrfnet.bin.make_mini_corpus --size default --seed 1234 --nj 2 c
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import sys
 
-from ssrfnet.corpus.build import SIZES, CorpusMismatchError, make_mini_corpus
-from ssrfnet.corpus.voices import MissingToolError
+from ssrfnet import cli
+from ssrfnet.corpus.build import SIZES, make_mini_corpus
 
 SIZE_FLAGS = {
     "num_train_speakers": "training (VoxCeleb2-like) speakers",
@@ -33,17 +31,14 @@ SIZE_FLAGS = {
 }
 
 
-def get_parser() -> argparse.ArgumentParser:
+def build_parser():
     sizes = "; ".join(
         f"{name}: {p['num_train_speakers']}x{p['utts_per_speaker']} train, "
         f"{p['num_test_speakers']}x{p['test_utts_per_speaker']} test, {p['num_trials']} trials, "
         f"{p['num_rirs']} RIRs"
         for name, p in SIZES.items()
     )
-    ap = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0] + f" Presets: {sizes}.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
+    ap = cli.new_parser("make_mini_corpus", __doc__ + f"\nPresets: {sizes}.", runtime=False)
     ap.add_argument("root", help="output root (gets voxceleb1/ voxceleb2/ musan/ RIRS_NOISES/)")
     ap.add_argument("--size", choices=sorted(SIZES), default="default", help="size preset")
     ap.add_argument("--seed", type=int, default=1234, help="everything is derived from this seed")
@@ -62,18 +57,13 @@ def get_parser() -> argparse.ArgumentParser:
     return ap
 
 
-def main(argv=None) -> int:
-    args = get_parser().parse_args(argv)
+def run(args) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
     overrides = {name: getattr(args, name) for name in SIZE_FLAGS}
     overrides["vox2_format"] = args.vox2_format
     overrides["short_frac"] = args.short_frac
-    try:
-        info = make_mini_corpus(args.root, size=args.size, seed=args.seed, nj=args.nj, force=args.force,
-                                progress=not args.no_progress, **overrides)
-    except (CorpusMismatchError, MissingToolError, ValueError) as err:
-        logging.error("%s", err)
-        return 2
+    info = make_mini_corpus(args.root, size=args.size, seed=args.seed, nj=args.nj, force=args.force,
+                            progress=not args.no_progress, **overrides)
     if info["noop"]:
         logging.info("%s is already complete with these parameters; nothing to do", info["root"])
     else:
@@ -82,6 +72,8 @@ def main(argv=None) -> int:
     print(json.dumps({k: v for k, v in info.items() if k != "params"}, indent=1))
     return 0
 
+
+main = cli.main_of("make_mini_corpus", build_parser, run)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -7,43 +7,35 @@ the same options is a no-op.
 
 from __future__ import annotations
 
-import argparse
 import sys
 
+from ssrfnet import cli
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--out", required=True, help="output directory")
-    parser.add_argument("--hidden-size", type=int, default=256)
-    parser.add_argument("--num-layers", type=int, default=4, help="transformer layers")
-    parser.add_argument("--num-heads", type=int, default=4, help="attention heads")
-    parser.add_argument("--intermediate-size", type=int, default=1024)
-    parser.add_argument("--conv-dim", type=int, default=None, help="CNN front-end channels (default 512)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--overwrite", action="store_true", help="replace a different model at --out")
-    args = parser.parse_args(argv)
 
+def build_parser():
+    parser = cli.new_parser("make_random_teacher", __doc__, runtime=False)
+    add = parser.add_argument
+    add("--out", required=True, help="output directory")
+    add("--hidden-size", type=int, default=256)
+    add("--num-layers", type=int, default=4, help="transformer layers")
+    add("--num-heads", type=int, default=4, help="attention heads")
+    add("--intermediate-size", type=int, default=1024)
+    add("--conv-dim", type=int, default=None, help="CNN front-end channels (default 512)")
+    add("--seed", type=int, default=0)
+    add("--overwrite", action="store_true", help="replace a different model at --out")
+    return parser
+
+
+def run(args) -> int:
     from ssrfnet.models.teacher import make_random_wavlm
 
-    try:
-        out = make_random_wavlm(
-            args.out,
-            hidden_size=args.hidden_size,
-            num_layers=args.num_layers,
-            num_heads=args.num_heads,
-            intermediate_size=args.intermediate_size,
-            seed=args.seed,
-            conv_dim=args.conv_dim,
-            overwrite=args.overwrite,
-        )
-    except (FileExistsError, ValueError) as err:
-        print(f"make_random_teacher: error: {err}", file=sys.stderr)
-        return 1
-    print(out)
+    print(make_random_wavlm(args.out, hidden_size=args.hidden_size, num_layers=args.num_layers,
+                            num_heads=args.num_heads, intermediate_size=args.intermediate_size,
+                            seed=args.seed, conv_dim=args.conv_dim, overwrite=args.overwrite))
     return 0
 
+
+main = cli.main_of("make_random_teacher", build_parser, run)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -8,44 +8,37 @@ MACs = FLOPs / 2 of matrix products and convolutions on one eval-mode forward pa
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 
-import torch
+from ssrfnet import cli
+from ssrfnet.models.options import add_model_options
 
-from ssrfnet.models.summary import format_summary, model_summary
 
-
-def main(argv=None) -> int:
-    from ssrfnet.config import ConfError, config_dict, parse_args
-    from ssrfnet.models import build_model
-    from ssrfnet.models.options import add_model_options
-
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--conf", action="append", default=[], help="Kaldi-style option file(s)")
+def build_parser():
+    parser = cli.new_parser("model_info", __doc__, add_model_options, runtime=False)
     parser.add_argument("--frames-sec", type=float, default=3.0, help="input length in seconds for MACs")
     parser.add_argument("--no-macs", action="store_true", help="parameters only (no forward pass)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
-    add_model_options(parser)
-    try:
-        args = parse_args(parser, argv)
-        cfg = config_dict(args, "ssrfnet.models.options:add_model_options")
-        torch.manual_seed(0)
-        model = build_model(cfg)
-        summary = model_summary(model, args.frames_sec, macs=not args.no_macs)
-    except (ConfError, ValueError) as err:
-        print(f"model_info: error: {err}", file=sys.stderr)
-        return 1
+    return parser
+
+
+def run(args) -> int:
+    import torch
+
+    from ssrfnet.config import config_dict
+    from ssrfnet.fileio import json_text
+    from ssrfnet.models import build_model
+    from ssrfnet.models.summary import format_summary, model_summary
+
+    cfg = config_dict(args, add_model_options)
+    torch.manual_seed(0)
+    summary = model_summary(build_model(cfg), args.frames_sec, macs=not args.no_macs)
     summary["config"] = cfg
-    if args.json:
-        print(json.dumps(summary, indent=2, default=str))
-    else:
-        print(format_summary(summary))
+    print(json_text(summary, indent=2, default=str) if args.json else format_summary(summary))
     return 0
 
+
+main = cli.main_of("model_info", build_parser, run)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -34,7 +34,7 @@ from ssrfnet.corpus.voices import (
     sox_finish,
     tts,
 )
-from ssrfnet.errors import SSRFNetError
+from ssrfnet.errors import ConfError, SSRFNetError
 from ssrfnet.fileio import atomic_write_text
 
 FORMAT_VERSION = 1
@@ -66,18 +66,18 @@ class CorpusMismatchError(SSRFNetError, RuntimeError):
 
 def resolve_params(size: str = "default", seed: int = 1234, **overrides) -> dict:
     if size not in SIZES:
-        raise ValueError(f"unknown size {size!r}; choose one of {', '.join(SIZES)}")
+        raise ConfError(f"--size: unknown size {size!r}; choose one of {', '.join(SIZES)}")
     p = {"format_version": FORMAT_VERSION, "size": size, "seed": int(seed), **DEFAULTS, **SIZES[size]}
     for k, v in overrides.items():
         if v is None:
             continue
         if k not in p:
-            raise ValueError(f"unknown corpus parameter {k}")
+            raise ConfError(f"unknown corpus parameter {k}")
         p[k] = type(p[k])(v) if p[k] is not None else v
     if p["vox2_format"] not in ("m4a", "wav"):
-        raise ValueError("vox2_format must be m4a or wav")
+        raise ConfError("--vox2-format must be m4a or wav")
     if p["num_test_speakers"] < 2 or p["num_train_speakers"] < 1:
-        raise ValueError("need at least 1 training and 2 test speakers")
+        raise ConfError("the mini corpus needs at least 1 training and 2 test speakers")
     p["sentences"] = sentence_source()
     return p
 

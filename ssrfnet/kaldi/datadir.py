@@ -224,25 +224,3 @@ def spk2utt_lines(utt2spk: dict[str, str] | list[tuple[str, str]]) -> list[tuple
     for utt, spk in pairs:
         spk2utts.setdefault(spk, []).append(utt)
     return [(spk, " ".join(utts)) for spk, utts in sorted(spk2utts.items())]
-
-
-def main(argv: list[str] | None = None) -> int:
-    import argparse
-
-    parser = argparse.ArgumentParser(description="Validate data directories (--no-text --no-feats rules).")
-    parser.add_argument("--require-spk-prefix", action="store_true")
-    parser.add_argument("data_dirs", nargs="+")
-    args = parser.parse_args(argv)
-    status = 0
-    for directory in args.data_dirs:
-        try:
-            validate(directory, require_spk_prefix=args.require_spk_prefix)
-            print(f"{directory}: OK")
-        except DataDirError as err:
-            print(f"ERROR: {err}", file=sys.stderr)
-            status = 1
-    return status
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ssrfnet.errors import ConfError, InputError
+from ssrfnet.errors import ConfError, InputError, SSRFNetError
 
 DEFAULT_LAYERS = (8, 16, 24)
 
@@ -57,14 +57,25 @@ def _looks_like_path(name: str) -> bool:
     )
 
 
-def _not_found(name: str, cause: str = "") -> FileNotFoundError:
+class TeacherNotFoundError(SSRFNetError, FileNotFoundError):
+    """The --teacher hub id or directory cannot be loaded."""
+
+
+class TeacherExistsError(SSRFNetError, FileExistsError):
+    """A directory that should receive a random teacher already holds something else."""
+
+
+def _not_found(name: str, cause: str = "") -> TeacherNotFoundError:
     msg = (
         f"teacher {name!r} not found: give a hub id with network access or a local directory saved with "
         "save_pretrained (python -m ssrfnet.bin.make_random_teacher --out DIR writes a small random one)"
     )
     if cause:
         msg += f" [{cause}]"
-    return FileNotFoundError(msg)
+    if not _looks_like_path(name) and (_env_flag("HF_HUB_OFFLINE") or _env_flag("TRANSFORMERS_OFFLINE")):
+        msg += ("; HF_HUB_OFFLINE=1 is set (path.sh sets it so that compute nodes never try the network): "
+                "download the model once with HF_HUB_OFFLINE=0, or point --teacher at a local copy")
+    return TeacherNotFoundError(msg)
 
 
 def load_wavlm(name_or_path: str | os.PathLike, local_files_only: bool | None = None):
@@ -220,7 +231,7 @@ def make_random_wavlm(
         if _same_config(out, config.to_dict()):
             return out
         if not overwrite:
-            raise FileExistsError(
+            raise TeacherExistsError(
                 f"{out} exists and does not hold a random WavLM with this configuration; remove it or pass "
                 "overwrite=True (--overwrite)"
             )

@@ -105,7 +105,7 @@ def l2_normalise(x: np.ndarray, axis: int = -1) -> np.ndarray:
 def scoring_vectors(emb: Embeddings, protocol: str, mean: np.ndarray | None = None) -> np.ndarray:
     """(n, dim) vectors whose dot products are the trial scores of `protocol` (see module doc)."""
     if protocol not in PROTOCOLS:
-        raise ValueError(f"protocol must be one of {PROTOCOLS}, got {protocol!r}")
+        raise EmbeddingError(f"protocol must be one of {PROTOCOLS}, got {protocol!r}")
     if protocol == "crops":
         if emb.crops is None:
             raise EmbeddingError(f"{emb.source}: no crop embeddings loaded for the crops protocol")
@@ -143,6 +143,14 @@ def cosine_scores(
         t = vectors[test[start : start + chunk]]
         out[start : start + chunk] = np.einsum("ij,ij->i", e, t, dtype=np.float64)
     return out
+
+
+def score_trials(emb: Embeddings, trials, protocol: str = "crops", mean: np.ndarray | None = None,
+                 trials_name: str = "trials") -> tuple[np.ndarray, np.ndarray]:
+    """(scores, target labels) of (enroll, test, target) trials under `protocol`."""
+    enroll, test = trial_indices(trials, emb, trials_name)
+    labels = np.fromiter((bool(t[2]) for t in trials), dtype=bool, count=len(trials))
+    return cosine_scores(scoring_vectors(emb, protocol, mean), enroll, test), labels
 
 
 def speaker_means(emb: Embeddings, utt2spk: dict[str, str], mean: np.ndarray | None = None) -> np.ndarray:

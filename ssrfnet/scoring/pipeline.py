@@ -27,6 +27,7 @@ from ssrfnet.scoring.cosine import (
     EmbeddingError,
     cosine_scores,
     load_embeddings,
+    score_trials,
     scoring_vectors,
     speaker_means,
     trial_indices,
@@ -164,9 +165,7 @@ def calibrate_threshold(scores_dir, dev_emb, dev_trials, protocol, mean, p_targe
     """EER threshold of the development trials (never the test lists), saved as scores/threshold.json."""
     emb = load_embeddings(dev_emb, crops=protocol == "crops")
     trials = read_trials(dev_trials)
-    enroll, test = trial_indices(trials, emb, dev_trials)
-    labels = np.fromiter((t[2] for t in trials), dtype=bool, count=len(trials))
-    s = cosine_scores(scoring_vectors(emb, protocol, mean), enroll, test)
+    s, labels = score_trials(emb, trials, protocol, mean, dev_trials)
     name = list_name(dev_trials)
     write_score_file(Path(scores_dir) / f"{name}.{protocol}.score", trials, s)
     m = compute_metrics(s, labels, p_targets, name=dev_trials)

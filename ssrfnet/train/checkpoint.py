@@ -12,7 +12,6 @@ falling back to the newest step file that loads.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -36,12 +35,6 @@ _STEP_FILE = re.compile(r"^step_(\d{8,})\.pt$")
 
 def checkpoint_name(step: int) -> str:
     return f"step_{step:08d}.pt"
-
-
-def config_digest(values: dict) -> str:
-    """A short stable hash of the options that shape the model's weights."""
-    text = json.dumps({k: values[k] for k in sorted(values)}, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 # -- RNG state ------------------------------------------------------------------------------------------

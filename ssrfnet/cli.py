@@ -1,0 +1,100 @@
+"""The command-line layer under every `python -m ssrfnet.bin.<tool>`: one way to build a parser, set up the
+process and report errors.
+
+- `new_parser(tool, doc, *groups)`: an argparse parser with `--conf FILE` (Kaldi option files, repeatable) and
+  the given option groups; `runtime=True` adds `--num-threads` and `--device`.
+- `run(tool, parser, body, argv)`: parses the conf files and the command line (the command line wins; a conf
+  may hold the keys of every option group of the project, since one conf configures a whole recipe), applies
+  the runtime options, calls `body(args)` and maps the outcome to an exit status: 0 on success; 1 for any
+  `SSRFNetError` (an error the user can fix), printed as the single line `<tool>: error: <message>`; 2 for
+  argparse's usage errors; 130 for Ctrl-C. Anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import sys
+from collections.abc import Callable
+
+from ssrfnet.config import option_names, parse_args
+from ssrfnet.cpu_memory import keep_freed_memory
+from ssrfnet.errors import SSRFNetError
+
+
+def option_groups() -> tuple:
+    """Every option group of the project: a conf key must belong to one of them. (Imported when needed:
+    the model group pulls in torch, which tools without confs need not pay for.)"""
+    from ssrfnet.models.options import add_model_options
+    from ssrfnet.scoring.options import add_eval_options
+    from ssrfnet.train.options import add_train_options
+
+    return add_model_options, add_train_options, add_eval_options
+
+
+@functools.cache
+def all_option_names() -> frozenset[str]:
+    return frozenset(option_names(*option_groups()))
+
+
+class _AllOptionNames:
+    """`key in ...` against every option of the project, computed at the first question."""
+
+    def __contains__(self, key: object) -> bool:
+        return key in all_option_names()
+
+
+def new_parser(tool: str, doc: str, *groups, runtime: bool = True, device: str = "auto",
+               ) -> argparse.ArgumentParser:
+    """A parser for `python -m ssrfnet.bin.<tool>` whose help is the module docstring `doc`."""
+    parser = argparse.ArgumentParser(prog=f"python -m ssrfnet.bin.{tool}", description=doc,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--conf", action="append", default=[],
+                        help="Kaldi-style option file (--key=value lines); repeatable, later files win")
+    if runtime:
+        parser.add_argument("--num-threads", type=int, default=0,
+                            help="torch CPU threads (0: the torch default)")
+        parser.add_argument("--device", default=device,
+                            help="auto (CUDA when available), cpu, cuda, cuda:1, ...")
+    for add in groups:
+        add(parser)
+    return parser
+
+
+def apply_runtime(args: argparse.Namespace) -> None:
+    """Thread count and allocator settings of a CPU-heavy process."""
+    keep_freed_memory()
+    threads = getattr(args, "num_threads", 0)
+    if threads and threads > 0:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+def one_line(err: BaseException) -> str:
+    return " ".join(str(err).split()) or type(err).__name__
+
+
+def run(tool: str, parser: argparse.ArgumentParser, body: Callable[[argparse.Namespace], int | None],
+        argv: list[str] | None = None) -> int:
+    """Parse, set up, run `body(args)`; returns the exit status (see the module docstring)."""
+    try:
+        args = parse_args(parser, argv, other_keys=_AllOptionNames())
+        apply_runtime(args)
+        return int(body(args) or 0)
+    except SSRFNetError as err:
+        print(f"{tool}: error: {one_line(err)}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"{tool}: interrupted", file=sys.stderr)
+        return 130
+
+
+def main_of(tool: str, build_parser: Callable[[], argparse.ArgumentParser],
+            body: Callable[[argparse.Namespace], int | None]) -> Callable[[list[str] | None], int]:
+    """The `main(argv=None) -> int` of an entry point."""
+    def main(argv: list[str] | None = None) -> int:
+        return run(tool, build_parser(), body, argv)
+
+    main.__doc__ = f"Entry point of python -m ssrfnet.bin.{tool}."
+    return main
