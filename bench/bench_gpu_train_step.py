@@ -25,17 +25,18 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ssrfnet.config import add_option_groups, config_dict, parse_args  # noqa: E402
+from ssrfnet.cli import all_option_names  # noqa: E402
+from ssrfnet.config import config_dict, parse_args  # noqa: E402
 from ssrfnet.losses import AAMSoftmax, KDLoss  # noqa: E402
 from ssrfnet.models import build_model, count_parameters  # noqa: E402
+from ssrfnet.models.options import add_model_options  # noqa: E402
 from ssrfnet.models.teacher import WavLMTeacher, make_random_wavlm  # noqa: E402
-
-MODEL_GROUP = "ssrfnet.models.options:add_model_options"
 
 
 def build(conf: str, teacher_dir: Path, device: torch.device):
-    parser = add_option_groups(argparse.ArgumentParser(add_help=False), MODEL_GROUP)
-    model_cfg = config_dict(parse_args(parser, ["--conf", conf]), MODEL_GROUP)
+    parser = add_model_options(argparse.ArgumentParser(add_help=False))
+    args = parse_args(parser, ["--conf", conf], other_keys=all_option_names())
+    model_cfg = config_dict(args, add_model_options)
     model = build_model(model_cfg).to(device).train()
     make_random_wavlm(teacher_dir, hidden_size=1024, num_layers=24, num_heads=16, intermediate_size=4096)
     teacher = WavLMTeacher(teacher_dir, layers=(8, 16, 24)).to(device)

@@ -22,7 +22,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from ssrfnet.config import read_conf  # noqa: E402
 from ssrfnet.cpu_memory import keep_freed_memory  # noqa: E402
+from ssrfnet.losses import AAMSoftmax, KDLoss  # noqa: E402
 from ssrfnet.models import build_model, use_fast_kernels, use_plain_ops  # noqa: E402
 from ssrfnet.models.options import add_model_options, model_config_from_args  # noqa: E402
 
@@ -30,29 +32,9 @@ OFFICIAL = {"train": 5.30, "infer": 1.48}
 
 
 def make_losses(embed_dim: int, hidden: int, num_classes: int = 5994):
-    try:
-        from ssrfnet.losses import AAMSoftmax, KDLoss
-
-        aam = AAMSoftmax(embed_dim, num_classes, margin=0.2, scale=30.0, topk=5, topk_margin=0.1)
-        kd = KDLoss(hidden, 1024, num_heads=3)
-        return (lambda emb, y: aam(emb, y)[0]), kd, [aam, kd], "ssrfnet.losses"
-    except ImportError:
-        w = torch.nn.Parameter(torch.randn(num_classes, embed_dim))
-        heads = torch.nn.ModuleList(torch.nn.Sequential(torch.nn.Linear(hidden, 1024), torch.nn.GELU(),
-                                                        torch.nn.Linear(1024, 1024)) for _ in range(3))
-
-        def aam(emb, y):
-            cos = torch.nn.functional.linear(torch.nn.functional.normalize(emb),
-                                             torch.nn.functional.normalize(w))
-            return torch.nn.functional.cross_entropy(30 * cos, y)
-
-        def kd(last, target):
-            pred = torch.stack([h(last) for h in heads], 1)
-            cos = torch.nn.functional.cosine_similarity(pred, target, dim=-1)
-            l1 = (pred - target).abs().mean((2, 3))
-            return (l1 - torch.nn.functional.logsigmoid(cos).sum(2)).sum(1).mean()
-
-        return aam, kd, [heads], "inline"
+    aam = AAMSoftmax(embed_dim, num_classes, margin=0.2, scale=30.0, topk=5, topk_margin=0.1)
+    kd = KDLoss(hidden, 1024, num_heads=3)
+    return (lambda emb, y: aam(emb, y)[0]), kd, [aam, kd], "ssrfnet.losses"
 
 
 def timed(fn) -> tuple[float, float, float]:
@@ -80,8 +62,6 @@ def main() -> None:
     add_model_options(parser)
     args = parser.parse_args()
     if args.conf:
-        from ssrfnet.config import read_conf
-
         keys = {a.dest for a in parser._actions}
         argv = [f"--{k}={v}" for k, v, _ in read_conf(args.conf) if k.replace("-", "_") in keys]
         args = parser.parse_args(argv + sys.argv[1:])

@@ -20,6 +20,14 @@ stage=0   # 0: download and check md5; 1: join multi-part archives; 2: unpack
 nj=4      # parallel downloads
 # End configuration section.
 
+# shellcheck disable=SC2034  # read by utils/parse_options.sh
+help_message="Usage: $0 [options] <download-dir> <urls-file>
+e.g.: $0 --stage 0 /corpora downloads.txt
+ <urls-file> lines: <name> <url> <md5> [<unpack-subdir>]
+Options:
+  --stage <n>  # 0 download+md5, 1 join parts, 2 unpack (default $stage)
+  --nj <n>     # parallel downloads (default $nj)"
+
 echo "$0 $*"
 # shellcheck disable=SC1091
 if [ -f path.sh ]; then . ./path.sh; fi
@@ -28,14 +36,7 @@ if [ -f path.sh ]; then . ./path.sh; fi
 set -euo pipefail
 
 if [ $# -ne 2 ]; then
-  cat >&2 <<USAGE
-Usage: $0 [options] <download-dir> <urls-file>
-e.g.: $0 --stage 0 /corpora downloads.txt
- <urls-file> lines: <name> <url> <md5> [<unpack-subdir>]
-Options:
-  --stage <n>  # 0 download+md5, 1 join parts, 2 unpack (default $stage)
-  --nj <n>     # parallel downloads (default $nj)
-USAGE
+  echo "$help_message" >&2
   exit 1
 fi
 

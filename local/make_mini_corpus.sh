@@ -10,52 +10,60 @@ size=default      # tiny|default|large
 seed=1234
 vox2_format=m4a   # m4a (like the real VoxCeleb2) or wav
 force=false       # true: delete a different corpus found in <root> and regenerate
+# Size overrides of the preset (empty: the preset's value), see python -m ssrfnet.bin.make_mini_corpus --help;
+# read below through ${!name}
+# shellcheck disable=SC2034
+{
+num_train_speakers=
+utts_per_speaker=
+sessions_per_speaker=
+num_test_speakers=
+test_utts_per_speaker=
+test_sessions_per_speaker=
+num_trials=
+num_rirs=
+rirs_per_room=
+num_music=
+music_seconds=
+num_noise=
+noise_seconds=
+num_babble_talkers=
+babble_sentences=
+short_frac=
+}
 # End configuration section.
 
-echo "$0 $*"
-
-# shellcheck disable=SC1091
-[ -f ./path.sh ] && . ./path.sh
-
-usage="Usage: $0 [options] <corpus-root>
+# shellcheck disable=SC2034  # read by utils/parse_options.sh
+help_message="Usage: $0 [options] <corpus-root>
 e.g.: $0 --nj 2 --size default --seed 1234 corpora
 Options:
-  --nj <n>                 # parallel jobs (default: nproc)
+  --nj <n>                     # parallel jobs (default: nproc)
   --size <tiny|default|large>  # size preset (default: $size)
-  --seed <int>             # random seed (default: $seed)
-  --vox2-format <m4a|wav>  # audio format of the training set (default: $vox2_format)
-  --force <true|false>     # regenerate over a different corpus (default: $force)
-  --num-train-speakers N, --num-trials N, ...  # passed to ssrfnet/bin/make_mini_corpus.py"
+  --seed <int>                 # random seed (default: $seed)
+  --vox2-format <m4a|wav>      # audio format of the training set (default: $vox2_format)
+  --force <true|false>         # regenerate over a different corpus (default: $force)
+  --num-train-speakers <n>, --num-trials <n>, ... --short-frac <x>  # override the preset's sizes"
 
-extra=()
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --help|-h) echo "$usage"; exit 0 ;;
-    --nj) nj=$2; shift 2 ;;
-    --size) size=$2; shift 2 ;;
-    --seed) seed=$2; shift 2 ;;
-    --vox2-format) vox2_format=$2; shift 2 ;;
-    --force) force=$2; shift 2 ;;
-    --*=*) echo "$0: use '--opt value', not '--opt=value': $1" >&2; exit 1 ;;
-    --*) [ $# -ge 2 ] || { echo "$0: option $1 needs a value" >&2; exit 1; }
-         extra+=("$1" "$2"); shift 2 ;;
-    *) break ;;
-  esac
-done
-
+echo "$0 $*"
+# shellcheck disable=SC1091
+[ -f ./path.sh ] && . ./path.sh
+# shellcheck disable=SC1091
+. utils/parse_options.sh || exit 1
 set -euo pipefail
 
 if [ $# -ne 1 ]; then
-  echo "$usage" >&2
+  echo "$help_message" >&2
   exit 1
 fi
 root=$1
 
-case "$force" in
-  true) extra+=(--force) ;;
-  false) ;;
-  *) echo "$0: --force takes true or false, not '$force'" >&2; exit 1 ;;
-esac
+extra=()
+$force && extra+=(--force)
+for name in num_train_speakers utts_per_speaker sessions_per_speaker num_test_speakers test_utts_per_speaker \
+            test_sessions_per_speaker num_trials num_rirs rirs_per_room num_music music_seconds num_noise \
+            noise_seconds num_babble_talkers babble_sentences short_frac; do
+  [ -z "${!name}" ] || extra+=("--${name//_/-}" "${!name}")
+done
 
 python3 -m ssrfnet.bin.make_mini_corpus --nj "$nj" --size "$size" --seed "$seed" \
   --vox2-format "$vox2_format" "${extra[@]}" "$root" >/dev/null

@@ -12,6 +12,14 @@
 nj=4    # parallel threads for reading headers and packing
 # End configuration section.
 
+# shellcheck disable=SC2034  # read by utils/parse_options.sh
+help_message="Usage: $0 [options] <musan-root> <rirs-root> <data-dir>
+e.g.: $0 --nj 8 /corpora/musan /corpora/RIRS_NOISES data
+ <musan-root> holds {noise,music,speech}/<source>/*.wav
+ <rirs-root> holds simulated_rirs/{smallroom,mediumroom,largeroom}/RoomNNN/*.wav
+Options:
+  --nj <n>     # parallel threads (default $nj)"
+
 echo "$0 $*"
 # shellcheck disable=SC1091
 if [ -f path.sh ]; then . ./path.sh; fi
@@ -20,14 +28,7 @@ if [ -f path.sh ]; then . ./path.sh; fi
 set -euo pipefail
 
 if [ $# -ne 3 ]; then
-  cat >&2 <<USAGE
-Usage: $0 [options] <musan-root> <rirs-root> <data-dir>
-e.g.: $0 --nj 8 /corpora/musan /corpora/RIRS_NOISES data
- <musan-root> holds {noise,music,speech}/<source>/*.wav
- <rirs-root> holds simulated_rirs/{smallroom,mediumroom,largeroom}/RoomNNN/*.wav
-Options:
-  --nj <n>     # parallel threads (default $nj)
-USAGE
+  echo "$help_message" >&2
   exit 1
 fi
 

@@ -20,16 +20,8 @@ heldout_trials=2000   # at most this many held-out trials (half target, half non
 seed=777              # chooses the held-out speakers and trials
 # End configuration section.
 
-echo "$0 $*"
-# shellcheck disable=SC1091
-if [ -f path.sh ]; then . ./path.sh; fi
-# shellcheck disable=SC1091
-. utils/parse_options.sh || exit 1
-set -euo pipefail
-
-if [ $# -ne 3 ]; then
-  cat >&2 <<USAGE
-Usage: $0 [options] <vox1-root> <vox2-root> <data-dir>
+# shellcheck disable=SC2034  # read by utils/parse_options.sh
+help_message="Usage: $0 [options] <vox1-root> <vox2-root> <data-dir>
 e.g.: $0 --nj 8 /corpora/voxceleb1 /corpora/voxceleb2 data
  <vox1-root> holds wav/idXXXXX/<session>/NNNNN.wav and veri_test2.txt, list_test_all2.txt, list_test_hard2.txt
  <vox2-root> holds dev/aac/idXXXXX/<session>/NNNNN.m4a (or .wav)
@@ -39,8 +31,17 @@ Options:
   --convert-dir <dir>      # wav output for --m4a-mode convert (default <vox2-root>/dev/wav)
   --num-heldout-spk <n>    # VoxCeleb2 speakers held out for development (default $num_heldout_spk)
   --heldout-trials <n>     # maximum held-out trials (default $heldout_trials)
-  --seed <n>               # seed of the held-out split (default $seed)
-USAGE
+  --seed <n>               # seed of the held-out split (default $seed)"
+
+echo "$0 $*"
+# shellcheck disable=SC1091
+if [ -f path.sh ]; then . ./path.sh; fi
+# shellcheck disable=SC1091
+. utils/parse_options.sh || exit 1
+set -euo pipefail
+
+if [ $# -ne 3 ]; then
+  echo "$help_message" >&2
   exit 1
 fi
 

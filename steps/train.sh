@@ -9,7 +9,7 @@
 # Multi-node on SLURM (2 nodes x 4 GPUs): run this script once per node, e.g. from an sbatch script
 #   #SBATCH --nodes=2 --ntasks-per-node=1 --gres=gpu:4
 #   head=$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n1)
-#   srun bash -c "steps/train.sh --nj-gpu 4 --nnodes 2 --node-rank \$SLURM_NODEID \
+#   srun bash -c "steps/train.sh --gpus 4 --nnodes 2 --node-rank \$SLURM_NODEID \
 #       --rdzv-endpoint $head:29400 --rdzv-id $SLURM_JOB_ID --mode ssrfnet --conf conf/ssrfnet.conf \
 #       --init exp/svmixer/final.pt data/vox2_train data/vox2_heldout exp/ssrfnet"
 # or submit each node's job through the launcher with cmd="slurm.pl --gpu 4" (conf/slurm.conf) and
@@ -17,8 +17,7 @@
 
 # Begin configuration section.
 cmd=run.pl          # job launcher, e.g. "$cuda_cmd" (run.pl --gpu 1) or "slurm.pl --gpu 4"
-nj_gpu=             # processes (GPUs) per node; default: all visible GPUs, or 1 CPU process without GPU
-gpus=               # alias of --nj-gpu
+gpus=               # processes (GPUs) per node; default: all visible GPUs, or 1 CPU process without GPU
 nnodes=1            # nodes taking part (multi-node: run this script on each one)
 node_rank=0         # this node's rank, 0..nnodes-1
 rdzv_endpoint=localhost:29400   # host:port of the rendezvous (node 0 is fine)
@@ -53,9 +52,9 @@ set -- "${args[@]}"
 help_message="Usage: $0 [options] --mode distill|ssrfnet --conf <conf> <train-data> <dev-data> <exp-dir>
 e.g.: $0 --cmd \"\$cuda_cmd\" --mode distill --conf conf/ssrfnet.conf --augment-dir data \\
         data/vox2_train data/vox2_heldout exp/svmixer
-      $0 --cmd \"\$cuda_cmd\" --nj-gpu 4 --mode ssrfnet --conf conf/ssrfnet.conf --init exp/svmixer/final.pt \\
+      $0 --cmd \"\$cuda_cmd\" --gpus 4 --mode ssrfnet --conf conf/ssrfnet.conf --init exp/svmixer/final.pt \\
         --augment-dir data data/vox2_train data/vox2_heldout exp/ssrfnet
-Options: --cmd --nj-gpu (--gpus) --nnodes --node-rank --rdzv-endpoint --rdzv-id --mode --conf --init
+Options: --cmd --gpus --nnodes --node-rank --rdzv-endpoint --rdzv-id --mode --conf --init
          --augment-dir --musan-dir --rirs-dir --dev-trials --num-workers --train-opts"
 # shellcheck source=/dev/null
 . utils/parse_options.sh || exit 1
@@ -76,24 +75,23 @@ done
 for c in "${confs[@]}"; do
   [ -f "$c" ] || { echo "$0: conf file $c not found" >&2; exit 1; }
 done
-[ -n "$gpus" ] && [ -z "$nj_gpu" ] && nj_gpu=$gpus
 [ -z "$musan_dir" ] && musan_dir=${augment_dir:-data}
 [ -z "$rirs_dir" ] && rirs_dir=${augment_dir:-data}/rirs
 [ -z "$dev_trials" ] && dev_trials=$dev_data/trials/heldout.kaldi
 if [ -n "$init" ] && [ ! -f "$init" ]; then echo "$0: --init $init not found" >&2; exit 1; fi
 
 # GPUs per node: as given, else all visible ones; none -> one CPU process.
-if [ -z "$nj_gpu" ]; then
+if [ -z "$gpus" ]; then
   if [ -n "${CUDA_VISIBLE_DEVICES:-}" ]; then
-    nj_gpu=$(echo "$CUDA_VISIBLE_DEVICES" | tr ',' '\n' | grep -c .)
+    gpus=$(echo "$CUDA_VISIBLE_DEVICES" | tr ',' '\n' | grep -c .)
   elif command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
-    nj_gpu=$(nvidia-smi -L | grep -c '^GPU')
+    gpus=$(nvidia-smi -L | grep -c '^GPU')
   else
-    nj_gpu=0
+    gpus=0
   fi
 fi
-if [ "$nj_gpu" -gt 0 ]; then
-  nproc_per_node=$nj_gpu gpu_opt=(--gpu "$nj_gpu") device=auto
+if [ "$gpus" -gt 0 ]; then
+  nproc_per_node=$gpus gpu_opt=(--gpu "$gpus") device=auto
 else
   nproc_per_node=1 gpu_opt=() device=cpu
 fi

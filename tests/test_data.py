@@ -10,36 +10,7 @@ import torch
 from ssrfnet.data import CropDataset, DataError, ShardedBatchSampler, make_loader, read_spk2id, write_spk2id
 from ssrfnet.data.crops import CROP_HOP
 
-
-def make_data_dir(root, num_spk=3, per_spk=4, seconds=(1.0, 4.0), pipe_every=0, seed=0, sr=16000):
-    """A tiny Kaldi data dir of synthetic wavs; returns its path."""
-    rng = np.random.default_rng(seed)
-    data = root / "data"
-    audio = root / "audio"
-    data.mkdir(parents=True, exist_ok=True)
-    audio.mkdir(parents=True, exist_ok=True)
-    wav, utt2spk = [], []
-    n = 0
-    for s in range(num_spk):
-        spk = f"spk{s:02d}"
-        for u in range(per_spk):
-            utt = f"{spk}-utt{u:02d}"
-            length = int(rng.uniform(*seconds) * sr)
-            # a recognisable ramp so crops can be located in the original
-            x = (np.arange(length) % 9973).astype(np.float32) / 20000.0 + 0.01 * s
-            path = audio / f"{utt}.wav"
-            sf.write(path, x, sr, subtype="FLOAT")
-            entry = f"cat {path} |" if pipe_every and n % pipe_every == 0 else str(path)
-            wav.append((utt, entry))
-            utt2spk.append((utt, spk))
-            n += 1
-    (data / "wav.scp").write_text("".join(f"{k} {v}\n" for k, v in sorted(wav)))
-    (data / "utt2spk").write_text("".join(f"{k} {v}\n" for k, v in sorted(utt2spk)))
-    spk2utt = {}
-    for utt, spk in sorted(utt2spk):
-        spk2utt.setdefault(spk, []).append(utt)
-    (data / "spk2utt").write_text("".join(f"{k} {' '.join(v)}\n" for k, v in sorted(spk2utt.items())))
-    return data
+from helpers import make_data_dir
 
 
 def test_crops_labels_and_pipes(tmp_path):

@@ -3,7 +3,6 @@
 import os
 import shutil
 import subprocess
-from pathlib import Path
 
 import kaldiio
 import numpy as np
@@ -15,15 +14,9 @@ from ssrfnet.audio import write_wav
 from ssrfnet.data.crops import crop_starts, make_crops
 from ssrfnet.extract import EmbeddingExtractor, ExtractionError, extract_data_dir, extract_job, merge_parts
 
-ROOT = Path(__file__).resolve().parents[1]
+from helpers import REPO
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 class FixedStandIn(nn.Module):
@@ -172,10 +165,10 @@ def test_extract_step_script_with_real_small_model(tmp_path):
     models.save_model(model, cfg, tmp_path / "final.pt")
     data = make_data(tmp_path, [30000, 52000, 64000])
     out = tmp_path / "emb"
-    env = dict(os.environ, PATH=f"{ROOT}/.venv/bin:{ROOT}/utils:{os.environ['PATH']}", PYTHONPATH=str(ROOT))
-    cmd = [str(ROOT / "steps/extract_embeddings.sh"), "--nj", "2", "--batch-size", "8", "--num-crops", "4",
+    env = dict(os.environ, PATH=f"{REPO}/.venv/bin:{REPO}/utils:{os.environ['PATH']}", PYTHONPATH=str(REPO))
+    cmd = [str(REPO / "steps/extract_embeddings.sh"), "--nj", "2", "--batch-size", "8", "--num-crops", "4",
            str(tmp_path / "final.pt"), str(data), str(out)]
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
+    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stdout + proc.stderr + "".join(
         p.read_text() for p in (out / "log").glob("*.log"))
     vec = dict(kaldiio.load_scp(str(out / "xvector.scp")))
@@ -186,7 +179,7 @@ def test_extract_step_script_with_real_small_model(tmp_path):
         np.testing.assert_allclose(vec[key], crops[key].mean(axis=0), rtol=1e-5, atol=1e-6)
     # a job output gone missing: the merge stage fails naming the utterances, no merged scp is left
     os.unlink(out / "split" / "xvector.2.scp")
-    proc = subprocess.run(cmd[:1] + ["--stage", "1"] + cmd[1:], cwd=ROOT, env=env, capture_output=True,
+    proc = subprocess.run(cmd[:1] + ["--stage", "1"] + cmd[1:], cwd=REPO, env=env, capture_output=True,
                           text=True, timeout=240)
     assert proc.returncode != 0
     assert "spk2-utt02" in proc.stdout + proc.stderr

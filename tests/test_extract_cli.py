@@ -13,13 +13,7 @@ SMALL = dict(model_type="ssrfnet", embed_dim=192, svmixer_layers=4, svmixer_hidd
              pfm_windows=2, pfm_layers=2, redimnet_stages="1:1:1:4,2:1:1:4")
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models on a shared 2-core machine are ~10x faster without intra-op threading."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -1,11 +1,12 @@
 import json
-from pathlib import Path
 
 import pytest
 import torch
 from torch import nn
 
 from ssrfnet.models.summary import count_macs, format_summary, model_summary
+
+from helpers import CONF_DIR
 
 
 class _Student(nn.Module):
@@ -61,9 +62,8 @@ def test_count_macs_per_module():
     assert total == 10 * 16 and per["0"] == total
 
 
-REPO = Path(__file__).resolve().parents[1]
-FULL_CONF = REPO / "egs/voxceleb/conf/ssrfnet.conf"
-MINI_CONF = REPO / "egs/voxceleb/conf/ssrfnet_mini.conf"
+FULL_CONF = CONF_DIR / "ssrfnet.conf"
+MINI_CONF = CONF_DIR / "ssrfnet_mini.conf"
 
 
 def test_cli_small_conf_table_and_json(capsys):

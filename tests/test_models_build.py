@@ -18,16 +18,12 @@ from ssrfnet.models.configs import REDIMNET_CONFIGS, REDIMNET_PARAMS
 from ssrfnet.models.official import redimnet_official_key
 from ssrfnet.models.options import add_model_options, model_config_from_args
 
-TINY = dict(svmixer_layers=5, svmixer_hidden=128, svmixer_cnn_channels=16, redimnet_freq=16,
-            redimnet_channels=8, redimnet_stages="1:1:1:16,2:1:1:16,1:1:1:8,2:1:1:8")
+from helpers import TINY_MODEL
+
+TINY = TINY_MODEL
 
 
-@pytest.fixture(autouse=True)
-def _threads():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _wav(batch=2, n=48000, seed=0):

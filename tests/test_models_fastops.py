@@ -11,8 +11,9 @@ import torch.nn.functional as F
 from ssrfnet.models import build_model, use_fast_kernels, use_plain_ops
 from ssrfnet.models.fastops import conv1d_channels_last, conv1d_phase_major, phase_major_frames
 
-TINY = dict(svmixer_layers=4, svmixer_hidden=128, svmixer_cnn_channels=16, redimnet_freq=16,
-            redimnet_channels=8, redimnet_stages="1:1:1:16,2:1:1:16,1:1:1:8,2:1:1:8")
+from helpers import TINY_MODEL
+
+TINY = {**TINY_MODEL, "svmixer_layers": 4}
 
 
 @pytest.mark.parametrize("t,c,o,k,stride,padding,bias", [

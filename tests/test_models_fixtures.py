@@ -8,8 +8,9 @@ import torch
 
 from ssrfnet.models import count_parameters, from_official, use_fast_kernels, use_plain_ops
 
-_DEFAULT_FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
-FIXTURES = Path(os.environ.get("SSRFNET_FIXTURES", _DEFAULT_FIXTURES))
+from helpers import FIXTURES as SHARED_FIXTURES
+
+FIXTURES = Path(os.environ.get("SSRFNET_FIXTURES", SHARED_FIXTURES))
 
 
 def _load(name):
@@ -19,12 +20,7 @@ def _load(name):
     return torch.load(path, weights_only=True)
 
 
-@pytest.fixture(autouse=True)
-def _threads():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_redimnet_b0_matches_official():

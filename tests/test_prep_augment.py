@@ -18,7 +18,8 @@ from ssrfnet.kaldi.datadir import load_data_dir, validate
 from ssrfnet.prep.augment_sets import prepare_augmentation
 from ssrfnet.prep.common import PrepError
 
-REPO = Path(__file__).resolve().parents[1]
+from helpers import REPO
+
 SETS = ("musan_noise", "musan_music", "musan_speech", "rirs")
 
 

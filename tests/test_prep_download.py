@@ -15,7 +15,7 @@ import pytest
 from ssrfnet.prep.common import PrepError
 from ssrfnet.prep.download import download_data, read_urls
 
-REPO = Path(__file__).resolve().parents[1]
+from helpers import REPO
 
 
 def _md5(path: Path) -> str:

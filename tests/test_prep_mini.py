@@ -15,7 +15,8 @@ from ssrfnet.data.packed import PackedAudio
 from ssrfnet.kaldi.datadir import load_data_dir
 from ssrfnet.kaldi.trials import read_trials
 
-REPO = Path(__file__).resolve().parents[1]
+from helpers import REPO
+
 TOOLS = ("espeak-ng", "flite", "sox", "ffmpeg", "fluidsynth")
 pytestmark = pytest.mark.skipif(
     any(shutil.which(t) is None for t in TOOLS),

@@ -17,7 +17,8 @@ from ssrfnet.kaldi.trials import read_trials
 from ssrfnet.prep.common import PrepError
 from ssrfnet.prep.voxceleb import prepare_voxceleb
 
-REPO = Path(__file__).resolve().parents[1]
+from helpers import REPO
+
 HAVE_FFMPEG = shutil.which("ffmpeg") is not None
 
 

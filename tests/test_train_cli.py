@@ -5,23 +5,15 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from test_data import make_data_dir  # noqa: E402
-
-ROOT = Path(__file__).resolve().parents[1]
-TINY = ["--svmixer-layers=5", "--svmixer-hidden=128", "--svmixer-cnn-channels=16", "--redimnet-freq=16",
-        "--redimnet-channels=8", "--redimnet-stages=1:1:1:16,2:1:1:16,1:1:1:8,2:1:1:8"]
+from helpers import REPO, TINY_MODEL_ARGS, all_pairs_trials, make_data_dir
 
 
 @pytest.fixture(autouse=True)
-def _threads():
+def _two_threads():
     old = torch.get_num_threads()
     torch.set_num_threads(2)
     yield
@@ -29,11 +21,8 @@ def _threads():
 
 
 def common(tmp_path, data, exp):
-    trials = tmp_path / "trials"
-    utts = [line.split()[0] for line in (data / "utt2spk").read_text().splitlines()]
-    trials.write_text("".join(f"{a} {b} {'target' if a[:5] == b[:5] else 'nontarget'}\n"
-                              for i, a in enumerate(utts) for b in utts[i + 1:]))
-    return ["--conf", str(ROOT / "egs/voxceleb/conf/ssrfnet_mini.conf"), *TINY,
+    trials = all_pairs_trials(data, tmp_path / "trials")
+    return ["--conf", str(REPO / "egs/voxceleb/conf/ssrfnet_mini.conf"), *TINY_MODEL_ARGS,
             "--train-data", str(data), "--dev-data", str(data), "--dev-trials", str(trials),
             "--exp-dir", str(exp), "--batch-size=2", "--max-steps=2", "--distill-max-steps=2",
             "--num-workers=0", "--save-every=1", "--valid-every=2", "--log-every=1", "--num-avg=2",
@@ -75,10 +64,10 @@ def test_steps_train_sh_cpu(tmp_path):
     conf, rest = args[1], args[2:]
     opts = " ".join(a for a in rest if a.startswith("--") and "=" in a)
     cmd = ["steps/train.sh", "--mode", "distill", "--conf", conf, "--augment-dir", str(tmp_path / "none"),
-           "--train-opts", f"{opts} --teacher {tmp_path / 'teacher'}", "--nj-gpu", "0",
+           "--train-opts", f"{opts} --teacher {tmp_path / 'teacher'}", "--gpus", "0",
            str(data), str(data), str(tmp_path / "exp")]
     env = dict(os.environ, CUDA_VISIBLE_DEVICES="")
-    res = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    res = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     assert (tmp_path / "exp/final.pt").is_file()
     assert "# Ended (code 0)" in (tmp_path / "exp/log/train.log").read_text()

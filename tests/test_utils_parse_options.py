@@ -1,9 +1,8 @@
 """Tests for utils/parse_options.sh (sourced by a small bash script)."""
 
 import subprocess
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from helpers import REPO
 
 SCRIPT = """#!/usr/bin/env bash
 set -euo pipefail

@@ -3,9 +3,9 @@
 import os
 import subprocess
 import time
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from helpers import REPO
+
 RUN_PL = str(REPO / "utils" / "run.pl")
 
 

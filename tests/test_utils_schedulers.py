@@ -2,12 +2,10 @@
 
 import os
 import subprocess
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-UTILS = REPO / "utils"
+from helpers import UTILS
 
 FAKE_SBATCH = """#!/usr/bin/env bash
 # fake sbatch: runs every array task in turn, like 'sbatch --wait' would

@@ -3,10 +3,8 @@
 import os
 import subprocess
 import time
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-UTILS = REPO / "utils"
+from helpers import UTILS
 
 # speaker -> number of utterances
 SPEAKERS = {"spkA": 4, "spkB": 1, "spkC": 3, "spkD": 2, "spkE": 2}

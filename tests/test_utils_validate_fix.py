@@ -1,12 +1,10 @@
 """Tests for utils/validate_data_dir.sh, utils/fix_data_dir.sh and the small table helpers."""
 
 import subprocess
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-UTILS = REPO / "utils"
+from helpers import UTILS
 
 SPEAKERS = {"spk1": 3, "spk2": 2, "spk3": 2}
 

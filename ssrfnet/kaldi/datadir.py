@@ -112,12 +112,8 @@ class DataDir:
         return len(self.utt2spk)
 
 
-def _load(path: str | os.PathLike, *, require_spk_prefix: bool) -> tuple[DataDir, list[str]]:
-    path = Path(path)
-    warnings: list[str] = []
-    if not path.is_dir():
-        raise DataDirError(f"{path}: no such data directory")
-    u2s_path = path / "utt2spk"
+def _check_utt2spk(u2s_path: Path, require_spk_prefix: bool) -> list[tuple[str, str]]:
+    """utt2spk: two fields per line, sorted by speaker as well as by utterance (optionally prefixed)."""
     if not u2s_path.is_file():
         raise DataDirError(f"{u2s_path}: no such file")
     u2s_items = _read(u2s_path)
@@ -127,8 +123,6 @@ def _load(path: str | os.PathLike, *, require_spk_prefix: bool) -> tuple[DataDir
                 raise DataDirError(
                     f"{u2s_path}:{lineno}: expected 2 fields '<utt> <spk>', got {line.strip()!r}"
                 )
-    utts = [u for u, _ in u2s_items]
-    utt2spk = dict(u2s_items)
     # Sorted by speaker too: the order by (speaker, line) must equal the order by line.
     by_spk = sorted(u2s_items, key=lambda kv: (kv[1], f"{kv[0]} {kv[1]}"))
     if by_spk != u2s_items:
@@ -145,13 +139,10 @@ def _load(path: str | os.PathLike, *, require_spk_prefix: bool) -> tuple[DataDir
                 raise DataDirError(
                     f"{u2s_path}:{lineno}: utterance {utt!r} does not start with its speaker id {spk!r} + '-'"
                 )
-    spk2utts: dict[str, list[str]] = {}
-    for utt, spk in u2s_items:
-        spk2utts.setdefault(spk, []).append(utt)
-    if len(spk2utts) == 1:
-        warnings.append(f"{u2s_path}: only one speaker")
+    return u2s_items
 
-    s2u_path = path / "spk2utt"
+
+def _check_spk2utt(s2u_path: Path, u2s_path: Path, spk2utts: dict[str, list[str]]) -> None:
     if not s2u_path.is_file():
         raise DataDirError(f"{s2u_path}: no such file (make it with utils/utt2spk_to_spk2utt.pl)")
     s2u_items = _read(s2u_path)
@@ -168,6 +159,8 @@ def _load(path: str | os.PathLike, *, require_spk_prefix: bool) -> tuple[DataDir
     if len(s2u_items) < len(expected):
         raise DataDirError(f"{s2u_path}: speaker {expected[len(s2u_items)][0]!r} of {u2s_path} is missing")
 
+
+def _check_wav_scp(path: Path, u2s_path: Path, utts: list[str]) -> dict[str, str]:
     wav_path = path / "wav.scp"
     if not wav_path.is_file():
         raise DataDirError(f"{wav_path}: no such file")
@@ -178,23 +171,41 @@ def _load(path: str | os.PathLike, *, require_spk_prefix: bool) -> tuple[DataDir
     if (path / "segments").is_file():
         raise DataDirError(f"{path / 'segments'}: segmented data directories are not supported here")
     _same_keys(wav_path, [k for k, _ in wav_items], u2s_path, utts)
-    wav_scp = dict(wav_items)
+    return dict(wav_items)
 
-    utt2dur = None
-    dur_path = path / "utt2dur"
-    if dur_path.is_file():
-        dur_items = _read(dur_path)
-        _same_keys(dur_path, [k for k, _ in dur_items], u2s_path, utts)
-        utt2dur = {}
-        for lineno, (utt, value) in enumerate(dur_items, 1):
-            try:
-                dur = float(value)
-            except ValueError:
-                dur = math.nan
-            if not math.isfinite(dur) or dur <= 0:
-                raise DataDirError(f"{dur_path}:{lineno}: bad duration {value!r} for utterance {utt!r}")
-            utt2dur[utt] = dur
-    data = DataDir(path=path, utt2spk=utt2spk, wav_scp=wav_scp, utt2dur=utt2dur, spk2utts=spk2utts)
+
+def _check_utt2dur(dur_path: Path, u2s_path: Path, utts: list[str]) -> dict[str, float] | None:
+    if not dur_path.is_file():
+        return None
+    dur_items = _read(dur_path)
+    _same_keys(dur_path, [k for k, _ in dur_items], u2s_path, utts)
+    utt2dur = {}
+    for lineno, (utt, value) in enumerate(dur_items, 1):
+        try:
+            dur = float(value)
+        except ValueError:
+            dur = math.nan
+        if not math.isfinite(dur) or dur <= 0:
+            raise DataDirError(f"{dur_path}:{lineno}: bad duration {value!r} for utterance {utt!r}")
+        utt2dur[utt] = dur
+    return utt2dur
+
+
+def _load(path: str | os.PathLike, *, require_spk_prefix: bool) -> tuple[DataDir, list[str]]:
+    path = Path(path)
+    if not path.is_dir():
+        raise DataDirError(f"{path}: no such data directory")
+    u2s_path = path / "utt2spk"
+    u2s_items = _check_utt2spk(u2s_path, require_spk_prefix)
+    utts = [u for u, _ in u2s_items]
+    spk2utts: dict[str, list[str]] = {}
+    for utt, spk in u2s_items:
+        spk2utts.setdefault(spk, []).append(utt)
+    warnings = [f"{u2s_path}: only one speaker"] if len(spk2utts) == 1 else []
+    _check_spk2utt(path / "spk2utt", u2s_path, spk2utts)
+    wav_scp = _check_wav_scp(path, u2s_path, utts)
+    utt2dur = _check_utt2dur(path / "utt2dur", u2s_path, utts)
+    data = DataDir(path=path, utt2spk=dict(u2s_items), wav_scp=wav_scp, utt2dur=utt2dur, spk2utts=spk2utts)
     return data, warnings
 
 

@@ -50,7 +50,7 @@ def _type_of(default):
     return str
 
 
-def add_model_options(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
+def add_model_options(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     group = parser.add_argument_group("model")
     for key, default in MODEL_DEFAULTS.items():
         kwargs = {"type": _type_of(default), "default": default, "dest": key,
@@ -58,7 +58,7 @@ def add_model_options(parser: argparse.ArgumentParser) -> argparse._ArgumentGrou
         if key == "model_type":
             kwargs["choices"] = MODEL_TYPES
         group.add_argument("--" + key.replace("_", "-"), **kwargs)
-    return group
+    return parser
 
 
 def model_config_from_args(ns_or_dict) -> dict:

@@ -12,31 +12,23 @@ import time
 from pathlib import Path
 
 log = logging.getLogger("ssrfnet.train")
-# Library loggers whose messages belong in train.log too.
-_OTHER_LOGGERS = ("ssrfnet.data", "ssrfnet.data.dataset", "ssrfnet.data.augment", "ssrfnet.train.checkpoint",
-                  "ssrfnet.extract")
+_package_log = logging.getLogger("ssrfnet")  # parent of every module logger (data, checkpoints, ...)
 
 
 def setup_logging(exp: Path, is_main: bool) -> None:
-    log.setLevel(logging.INFO)
-    log.propagate = False
-    for handler in list(log.handlers):
-        log.removeHandler(handler)
+    """Rank 0 logs the package's INFO messages to <exp>/train.log and stderr; other ranks only warnings."""
+    for handler in list(_package_log.handlers):
+        _package_log.removeHandler(handler)
         handler.close()
     if not is_main:
-        log.addHandler(logging.NullHandler())
+        _package_log.setLevel(logging.WARNING)
         return
+    _package_log.setLevel(logging.INFO)
     fmt = logging.Formatter("%(asctime)s %(message)s", "%Y-%m-%d %H:%M:%S")
-    handlers = [logging.FileHandler(exp / "train.log", mode="a", encoding="utf-8"),
-                logging.StreamHandler(sys.stderr)]
-    for handler in handlers:
+    for handler in (logging.FileHandler(exp / "train.log", mode="a", encoding="utf-8"),
+                    logging.StreamHandler(sys.stderr)):
         handler.setFormatter(fmt)
-        log.addHandler(handler)
-    for name in _OTHER_LOGGERS:
-        other = logging.getLogger(name)
-        other.setLevel(logging.INFO)
-        other.handlers = list(handlers)
-        other.propagate = False
+        _package_log.addHandler(handler)
 
 
 class Monitor:

@@ -19,10 +19,8 @@ def str_list(value) -> list[str]:
     return [v for v in str(value).replace(" ", "").split(",") if v]
 
 
-def add_train_options(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    g = parser.add_argument_group("training (stages 2-3)")
-    add = g.add_argument
-    # -- run --
+def _run_options(add) -> None:
+    """The run: seed, batch, length, data loading, precision."""
     add("--seed", type=int, default=4221, help="seed of shuffling, crops, augmentation and initialisation")
     add("--batch-size", type=int, default=128,
         help="GLOBAL batch size, split evenly over the DDP ranks (official: 4 GPUs x 32 = 128)")
@@ -37,7 +35,10 @@ def add_train_options(parser: argparse.ArgumentParser) -> argparse.ArgumentParse
     add("--bf16", type=str2bool, default=True, help="bf16 autocast on GPU (CPU always runs fp32)")
     add("--deterministic", type=str2bool, default=False,
         help="torch.use_deterministic_algorithms (bit-exact resume on GPU; slower)")
-    # -- optimisation: AdamW phase, then SGD phase --
+
+
+def _optimiser_options(add) -> None:
+    """Optimisation: the AdamW phase, then the SGD phase."""
     add("--weight-decay", type=float, default=2e-5, help="weight decay of AdamW and SGD")
     add("--lr-init", type=float, default=1e-4, help="AdamW: LR at step 0 (warm-up start)")
     add("--lr-max", type=float, default=1e-3, help="AdamW: LR at the end of the warm-up")
@@ -53,7 +54,10 @@ def add_train_options(parser: argparse.ArgumentParser) -> argparse.ArgumentParse
     add("--grad-clip", type=float, default=10.0, help="gradient norm clipping (0 = off)")
     add("--max-nan-steps", type=int, default=20,
         help="abort after this many consecutive steps with a non-finite loss or gradient (each is skipped)")
-    # -- losses --
+
+
+def _loss_options(add) -> None:
+    """Losses: AAM-softmax with top-K impostors, knowledge distillation."""
     add("--aam-margin", type=float, default=0.2, help="AAM-softmax additive angular margin")
     add("--aam-scale", type=float, default=30.0, help="AAM-softmax scale")
     add("--aam-topk", type=int, default=5, help="top-K hard impostors given an extra margin")
@@ -66,7 +70,10 @@ def add_train_options(parser: argparse.ArgumentParser) -> argparse.ArgumentParse
     add("--kd-cos-lambda", type=float, default=1.0, help="KD: weight of the cosine term")
     add("--kd-cos-reduction", choices=["sum", "mean"], default="sum",
         help="KD cosine term over frames: sum (official) or mean (DistilHuBERT)")
-    # -- teacher --
+
+
+def _teacher_options(add) -> None:
+    """The frozen WavLM teacher (and the random one of the mini recipe)."""
     add("--teacher", default="microsoft/wavlm-large", help="WavLM hub id or local directory")
     add("--teacher-layers", type=int_list, default=[8, 16, 24],
         help="teacher hidden states the KD heads predict")
@@ -78,13 +85,19 @@ def add_train_options(parser: argparse.ArgumentParser) -> argparse.ArgumentParse
     add("--teacher-num-heads", type=int, default=4, help="random teacher: attention heads")
     add("--teacher-intermediate-size", type=int, default=1024, help="random teacher: FFN size")
     add("--teacher-conv-dim", type=int, default=0, help="random teacher: CNN channels (0 = WavLM's 512)")
-    # -- stage 2 / stage 3 specifics --
+
+
+def _stage_options(add) -> None:
+    """What differs between stage 2 and stage 3."""
     add("--distill-augment", type=str2bool, default=True,
         help="stage 2: the student sees the augmented crop (teacher: clean), as OS-KDFT; false = clean")
     add("--init-student", type=str2bool, default=True,
         help="stage 3: initialise the student (and KD heads) from --init (stage 2 final.pt); "
              "false = from scratch like the official code")
-    # -- augmentation --
+
+
+def _augmentation_options(add) -> None:
+    """On-the-fly augmentation of the student input."""
     add("--augment", type=str2bool, default=True, help="on-the-fly augmentation of the student input")
     add("--aug-prob", type=float, default=0.8, help="probability that a crop gets one augmentation")
     add("--aug-types", type=str_list, default=["reverb", "babble", "music", "noise", "colored", "clip"],
@@ -100,7 +113,10 @@ def add_train_options(parser: argparse.ArgumentParser) -> argparse.ArgumentParse
     add("--aug-clip-range", type=float_list, default=[0.3, 0.9], help="clipping level range (x max|x|)")
     add("--aug-skip-missing", type=str2bool, default=False,
         help="warn and disable a type whose data directory is missing/empty instead of failing")
-    # -- validation, checkpoints, logging --
+
+
+def _validation_options(add) -> None:
+    """Validation, checkpoints, logging."""
     add("--valid-every", type=int, default=2000, help="development EER every N steps (0 = never)")
     add("--valid-num-crops", type=int, default=1,
         help="evenly spaced fixed-length crops per development utterance, embeddings averaged")
@@ -109,6 +125,17 @@ def add_train_options(parser: argparse.ArgumentParser) -> argparse.ArgumentParse
     add("--keep-checkpoints", type=int, default=5, help="training checkpoints kept (>= --num-avg)")
     add("--num-avg", type=int, default=5, help="final.pt = average of the last N checkpoints' weights")
     add("--log-every", type=int, default=100, help="train.log / TensorBoard line every N steps")
+
+
+def add_train_options(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    add = parser.add_argument_group("training (stages 2-3)").add_argument
+    _run_options(add)
+    _optimiser_options(add)
+    _loss_options(add)
+    _teacher_options(add)
+    _stage_options(add)
+    _augmentation_options(add)
+    _validation_options(add)
     return parser
 
 

@@ -17,8 +17,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-RECIPE = REPO / "egs" / "voxceleb"
+from helpers import RECIPE
 
 # A few steps of each training stage: enough to exercise checkpointing, validation and averaging.
 SHORT_SCHEDULE = """
@@ -32,6 +31,8 @@ SHORT_SCHEDULE = """
 --num-avg=2
 --log-every=1
 --num-workers=0
+# an evaluation option in the training conf: stage 3 keeps it in config.conf, stage 4 must obey it
+--eval-num-crops=4
 """
 
 TINY = ("--mini-size", "tiny", "--nj", "2", "--conf", "conf/tiny.conf")
@@ -121,6 +122,15 @@ def test_every_test_utterance_has_an_embedding(recipe: Path, monkeypatch):
     embeddings = dict(kaldiio.load_scp(str(recipe / "exp/ssrfnet/embeddings/vox1/xvector.scp")))
     assert sorted(embeddings) == sorted(utts)
     assert all(vec.shape == (192,) for vec in embeddings.values())
+
+
+def test_eval_options_of_the_conf_reach_stage_4(recipe: Path, monkeypatch):
+    import kaldiio
+
+    assert "--eval-num-crops=4" in (recipe / "exp/ssrfnet/config.conf").read_text()
+    monkeypatch.chdir(recipe)
+    crops = dict(kaldiio.load_scp(str(recipe / "exp/ssrfnet/embeddings/vox1/crops.scp")))
+    assert crops and all(matrix.shape == (4, 192) for matrix in crops.values())
 
 
 def test_scores_results_and_export(recipe: Path):
