@@ -1,7 +1,7 @@
 """Average the model weights of training checkpoints into a model file (what training does for final.pt).
 
 e.g.: python -m ssrfnet.bin.average_checkpoints [--num N | --steps 8000,10000] <exp-dir> [<out.pt>]
-      python -m ssrfnet.bin.average_checkpoints --checkpoints a.pt b.pt ... <out.pt>
+      python -m ssrfnet.bin.average_checkpoints <out.pt> --checkpoints a.pt b.pt ...
 
 By default the last --num checkpoints of <exp-dir>/checkpoints are averaged into <exp-dir>/final.pt; the step
 range goes to <out>.json. Float tensors are averaged in float64, integer buffers come from the last one.
