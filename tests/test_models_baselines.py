@@ -95,7 +95,9 @@ def test_conf_keys_exp_name_and_model_type(name):
 
 @pytest.mark.parametrize("name", ["ssrfnet.conf", "ssrfnet_mini.conf"])
 def test_ssrfnet_confs_set_only_keys_the_model_reads(name):
-    check_model_keys("ssrfnet", {k for k, _, _ in read_conf(CONF / name)}, where=name)
+    entries = {k: v for k, v, _ in read_conf(CONF / name)}
+    check_model_keys("ssrfnet", entries, where=name)
+    assert entries["exp-name"] == "ssrfnet"  # today's exp/ssrfnet paths stay
 
 
 def test_check_model_keys_names_the_stray_option():
