@@ -1,26 +1,61 @@
-"""Speaker-embedding models: SV-Mixer, ReDimNet and their fusion SSRFNet.
+"""Speaker-embedding models: SV-Mixer, ReDimNet, their fusion SSRFNet, and the baselines.
 
 Public API (other packages code against these names):
-  build_model(cfg) -> nn.Module             flat config dict, model_type in {'ssrfnet','svmixer','redimnet'}
+  build_model(cfg) -> nn.Module             flat config dict, model_type in MODEL_TYPES
   from_official(ckpt) -> eval nn.Module     official ReDimNet hub dict or SSRFNet checkpoint
   save_model(model, cfg, path) / load_model(path_or_dict) -> eval nn.Module
   use_fast_kernels(model) / use_plain_ops(model) -> the same model with the fast CPU kernels swapped in/out
   count_parameters(model) -> dict
-Every embedding model has `embed_dim`, `crop_samples` (int, or None for any length) and
-forward(wav (B, N) float32 16 kHz) -> (B, embed_dim). SSRFNet adds `.student` and
-`.forward_train(wav) -> (embedding, hidden states (B, L+1, T, H))`.
+  student_of(model) -> the distillable student, or None
+  check_model_keys(model_type, keys, where) (ssrfnet.models.options): ConfError for a key the type ignores
+
+Model types (MODEL_KEYS[type] lists the model keys each one reads):
+  ssrfnet            SV-Mixer student fused into a ReDimNet backend by the PFM (the paper's system)
+  svmixer            SV-Mixer student + our softmax-layer-mix ASTP head
+  redimnet           plain ReDimNet (B0..B6, M presets; B2 on 72-mel log-mel is conf/redimnet_b2.conf)
+  ssrfnet_nofusion   the SSRFNet backend alone: PFM injection off, no student (ablation)
+  svmixer_ecapa      SV-Mixer student + ECAPA-TDNN over all hidden states (the SV-Mixer paper's system)
+  transformer_ecapa  WavLM-style Transformer student + the same ECAPA-TDNN
+
+The embedding interface, every model type:
+  embed_dim                  int
+  crop_samples               int (the model takes exactly this many samples: 48000 for the faithful
+                             SV-Mixer models) or None (any length)
+  forward(wav (B, N) float32 16 kHz) -> (B, embed_dim) un-normalised embedding
+  forward_train(wav) -> (embedding (B, embed_dim), hidden states (B, L+1, T, H) or None)
+                             one pass for the training step; the second item is the student's hidden
+                             states for the KD loss, None for the student-free types (redimnet,
+                             ssrfnet_nofusion), which train with the speaker loss alone.
+The student interface, the types in STUDENT_MODEL_TYPES (`model.student`, what stage 2 distils):
+  hidden_size, num_layers    ints (the KD heads read hidden_size; the last state is index num_layers)
+  crop_samples               int or None, as above
+  forward(wav) -> (B, L+1, T, H) hidden states at 50 Hz (index 0: projected CNN features, L: final LayerNorm)
+  SVMixer, or TransformerStudent (which also has init_from_wavlm(teacher_model) for DistilHuBERT's
+  initialisation from the teacher's first layers).
 """
 
-from ssrfnet.models.build import MODEL_DEFAULTS, MODEL_TYPES, build_model, count_parameters
+from ssrfnet.models.build import (
+    MODEL_DEFAULTS,
+    MODEL_KEYS,
+    MODEL_TYPES,
+    STUDENT_MODEL_TYPES,
+    build_model,
+    count_parameters,
+    student_of,
+)
 from ssrfnet.models.checkpoint import load_model, save_model
+from ssrfnet.models.ecapa import ECAPABackend, StudentECAPA
 from ssrfnet.models.fast import use_fast_kernels, use_plain_ops
 from ssrfnet.models.fusion import PFM, SSRFNet, pfm_windows
+from ssrfnet.models.nofusion import SSRFNoFusion
 from ssrfnet.models.official import from_official
 from ssrfnet.models.redimnet import ReDimNet
 from ssrfnet.models.svmixer import SVMixer, SVMixerEmbedder
+from ssrfnet.models.transformer_student import TransformerStudent
 
 __all__ = [
-    "MODEL_DEFAULTS", "MODEL_TYPES", "PFM", "ReDimNet", "SSRFNet", "SVMixer", "SVMixerEmbedder",
+    "MODEL_DEFAULTS", "MODEL_KEYS", "MODEL_TYPES", "PFM", "STUDENT_MODEL_TYPES", "ECAPABackend", "ReDimNet",
+    "SSRFNet", "SSRFNoFusion", "SVMixer", "SVMixerEmbedder", "StudentECAPA", "TransformerStudent",
     "build_model", "count_parameters", "from_official", "load_model", "pfm_windows", "save_model",
-    "use_fast_kernels", "use_plain_ops",
+    "student_of", "use_fast_kernels", "use_plain_ops",
 ]

@@ -6,12 +6,17 @@ from torch import nn
 
 from ssrfnet.errors import ConfError
 from ssrfnet.models.configs import REDIMNET_CONFIGS, SSRFNET_BACKEND_STAGES, stages_from_str, stages_to_str
+from ssrfnet.models.ecapa import ECAPA_CHANNELS, MERGE_CHANNELS, ECAPABackend, StudentECAPA
 from ssrfnet.models.fast import use_fast_kernels
 from ssrfnet.models.fusion import SSRFBackend, SSRFNet
+from ssrfnet.models.nofusion import SSRFNoFusion
 from ssrfnet.models.redimnet import ReDimNet
 from ssrfnet.models.svmixer import SVMixer, SVMixerEmbedder
+from ssrfnet.models.transformer_student import TransformerStudent
 
-MODEL_TYPES = ("ssrfnet", "svmixer", "redimnet")
+MODEL_TYPES = ("ssrfnet", "svmixer", "redimnet", "ssrfnet_nofusion", "svmixer_ecapa", "transformer_ecapa")
+# Model types with a distillable student (`model.student`): stage 2 and the KD loss apply to these only.
+STUDENT_MODEL_TYPES = ("ssrfnet", "svmixer", "svmixer_ecapa", "transformer_ecapa")
 
 # Every model key with its default: the full official SSRFNet (75,164,380 inference parameters).
 MODEL_DEFAULTS: dict = {
@@ -39,7 +44,34 @@ MODEL_DEFAULTS: dict = {
     "mel_noise": True,
     "pfm_windows": 4,
     "pfm_layers": 4,
+    "ecapa_channels": ECAPA_CHANNELS,
+    "ecapa_merge_channels": MERGE_CHANNELS,
+    "ecapa_feature_noise": True,
+    "transformer_layers": 12,
+    "transformer_hidden": 1024,
+    "transformer_heads": 16,
+    "transformer_ffn": 4096,
+    "transformer_cnn_channels": 512,
+    "transformer_dropout": 0.1,
     "fast_ops": True,
+}
+
+# The model keys each model type reads (build_model ignores the others; ssrfnet.models.options.
+# check_model_keys turns a conf that sets one of them into an error).
+_COMMON_KEYS = ("model_type", "embed_dim", "fast_ops")
+_SVMIXER_KEYS = tuple(k for k in MODEL_DEFAULTS if k.startswith("svmixer_"))
+_BACKBONE_KEYS = tuple(k for k in MODEL_DEFAULTS if k.startswith("redimnet_") and k != "redimnet_preset")
+_ECAPA_KEYS = tuple(k for k in MODEL_DEFAULTS if k.startswith("ecapa_"))
+_TRANSFORMER_KEYS = tuple(k for k in MODEL_DEFAULTS if k.startswith("transformer_"))
+_SPECTROGRAM_KEYS = ("mel_bins", "hop_length", "mel_noise")
+MODEL_KEYS: dict[str, tuple[str, ...]] = {
+    "ssrfnet": (_COMMON_KEYS + _SVMIXER_KEYS + _BACKBONE_KEYS + _SPECTROGRAM_KEYS
+                + ("pfm_windows", "pfm_layers")),
+    "svmixer": _COMMON_KEYS + _SVMIXER_KEYS,
+    "redimnet": _COMMON_KEYS + _BACKBONE_KEYS + ("redimnet_preset", "hop_length", "norm_signal"),
+    "ssrfnet_nofusion": _COMMON_KEYS + _BACKBONE_KEYS + _SPECTROGRAM_KEYS,
+    "svmixer_ecapa": _COMMON_KEYS + _SVMIXER_KEYS + _ECAPA_KEYS,
+    "transformer_ecapa": _COMMON_KEYS + _TRANSFORMER_KEYS + _ECAPA_KEYS,
 }
 
 _PRESET_KEYS = {"F": "redimnet_freq", "C": "redimnet_channels", "stages": "redimnet_stages",
@@ -54,7 +86,7 @@ def resolve_config(cfg: dict) -> dict:
     if out["model_type"] not in MODEL_TYPES:
         raise ConfError(f"--model-type must be one of {MODEL_TYPES}, got {out['model_type']!r}")
     preset = str(out["redimnet_preset"] or "").lower()
-    if preset:
+    if preset and out["model_type"] == "redimnet":
         if preset not in REDIMNET_CONFIGS:
             raise ConfError(f"--redimnet-preset: unknown ReDimNet preset {preset!r}; "
                             f"known: {sorted(REDIMNET_CONFIGS)}")
@@ -74,28 +106,69 @@ def _student(c: dict) -> SVMixer:
                    c["svmixer_length_agnostic"])
 
 
+def _backbone(c: dict) -> dict:
+    """The ReDimNet stage keyword arguments shared by ReDimNet, the SSRFNet backend and the ablation."""
+    return dict(stages=c["redimnet_stages"], block_2d=c["redimnet_block_2d"],
+                group_divisor=c["redimnet_group_divisor"], block_1d=c["redimnet_block_1d"],
+                embed_dim=c["embed_dim"], global_context=c["redimnet_global_context"])
+
+
+def _build_redimnet(c: dict) -> nn.Module:
+    return ReDimNet(F=c["redimnet_freq"], C=c["redimnet_channels"], hop_length=c["hop_length"],
+                    norm_signal=c["norm_signal"], **_backbone(c))
+
+
+def _build_svmixer(c: dict) -> nn.Module:
+    return SVMixerEmbedder(_student(c), c["embed_dim"])
+
+
+def _build_ssrfnet(c: dict) -> nn.Module:
+    backend = SSRFBackend(
+        c["svmixer_layers"], c["svmixer_hidden"], c["redimnet_freq"], c["redimnet_channels"],
+        n_mels=c["mel_bins"], hop_length=c["hop_length"], num_windows=c["pfm_windows"],
+        window=c["pfm_layers"], mel_noise=c["mel_noise"], **_backbone(c))
+    return SSRFNet(_student(c), backend)
+
+
+def _build_nofusion(c: dict) -> nn.Module:
+    return SSRFNoFusion(c["redimnet_freq"], c["redimnet_channels"], n_mels=c["mel_bins"],
+                        hop_length=c["hop_length"], mel_noise=c["mel_noise"], **_backbone(c))
+
+
+def _ecapa(c: dict, student: nn.Module) -> nn.Module:
+    backend = ECAPABackend(student.num_layers, student.hidden_size, c["ecapa_channels"],
+                           c["ecapa_merge_channels"], c["embed_dim"], c["ecapa_feature_noise"])
+    return StudentECAPA(student, backend)
+
+
+def _build_svmixer_ecapa(c: dict) -> nn.Module:
+    return _ecapa(c, _student(c))
+
+
+def _build_transformer_ecapa(c: dict) -> nn.Module:
+    student = TransformerStudent(
+        c["transformer_layers"], c["transformer_hidden"], c["transformer_heads"], c["transformer_ffn"],
+        c["transformer_cnn_channels"], c["transformer_dropout"])
+    return _ecapa(c, student)
+
+
+_BUILDERS = {
+    "redimnet": _build_redimnet, "svmixer": _build_svmixer, "ssrfnet": _build_ssrfnet,
+    "ssrfnet_nofusion": _build_nofusion, "svmixer_ecapa": _build_svmixer_ecapa,
+    "transformer_ecapa": _build_transformer_ecapa,
+}
+
+
 def build_model(cfg: dict) -> nn.Module:
     """Flat config dict (underscored keys, typed values) -> embedding model in train mode."""
     c = resolve_config(cfg)
-    kind = c["model_type"]
-    if kind == "redimnet":
-        model = ReDimNet(F=c["redimnet_freq"], C=c["redimnet_channels"], stages=c["redimnet_stages"],
-                         block_2d=c["redimnet_block_2d"], group_divisor=c["redimnet_group_divisor"],
-                         block_1d=c["redimnet_block_1d"], hop_length=c["hop_length"],
-                         norm_signal=c["norm_signal"], embed_dim=c["embed_dim"],
-                         global_context=c["redimnet_global_context"])
-    elif kind == "svmixer":
-        model = SVMixerEmbedder(_student(c), c["embed_dim"])
-    else:
-        student = _student(c)
-        backend = SSRFBackend(
-            c["svmixer_layers"], c["svmixer_hidden"], c["redimnet_freq"], c["redimnet_channels"],
-            c["redimnet_stages"], block_2d=c["redimnet_block_2d"], group_divisor=c["redimnet_group_divisor"],
-            block_1d=c["redimnet_block_1d"], n_mels=c["mel_bins"], hop_length=c["hop_length"],
-            num_windows=c["pfm_windows"], window=c["pfm_layers"], embed_dim=c["embed_dim"],
-            global_context=c["redimnet_global_context"], mel_noise=c["mel_noise"])
-        model = SSRFNet(student, backend)
+    model = _BUILDERS[c["model_type"]](c)
     return use_fast_kernels(model) if c["fast_ops"] else model
+
+
+def student_of(model: nn.Module) -> nn.Module | None:
+    """The model's distillable student (hidden states (B, L+1, T, H) for the KD loss), or None."""
+    return getattr(model, "student", None)
 
 
 def _numel(module: nn.Module | None) -> int:
@@ -120,7 +193,10 @@ def count_parameters(model: nn.Module) -> dict:
     elif isinstance(model, SVMixerEmbedder):
         parts["svmixer"] = _numel(model.student)
         parts["head"] = _numel(model.head) + model.layer_weights.numel()
-    elif isinstance(model, ReDimNet):
+    elif isinstance(model, StudentECAPA):
+        parts["student"] = _numel(model.student)
+        parts["backend"] = _numel(model.backend)
+    elif isinstance(model, (ReDimNet, SSRFNoFusion)):
         parts["stem"] = _numel(model.stem)
         parts["stages"] = _numel(model.body)
         parts["head"] = _numel(model.head)

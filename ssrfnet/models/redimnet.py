@@ -285,6 +285,10 @@ class ReDimNet(nn.Module):
         self.body = ReDimBody(F, C, stages, block_2d, group_divisor, block_1d)
         self.head = EmbeddingHead(C * F, embed_dim, global_context)
 
+    def forward_train(self, wav: torch.Tensor) -> tuple[torch.Tensor, None]:
+        """-> (embedding, None): no student, so no hidden states for a KD loss."""
+        return self(wav), None
+
     def forward(self, wav: torch.Tensor) -> torch.Tensor:
         check_waveform(wav)
         return self.head(self.body(self.stem(self.frontend(wav))))

@@ -44,7 +44,25 @@ LABELS = {
     "body.stages.*": "stage {i}",
     "body.final_mix": "final mixing weights",
     "head": "head",
+    # ECAPA-TDNN back end (svmixer_ecapa, transformer_ecapa) and the Transformer student
+    "backend.conv_in": "input conv (k5)",
+    "backend.bn_in": "input BN",
+    "backend.blocks": "Res2Net blocks",
+    "backend.blocks.*": "block {n}",
+    "backend.merge": "concatenation conv",
+    "backend.pool": "attentive statistics pooling",
+    "backend.pool_bn": "pooling BN",
+    "backend.linear": "embedding linear",
+    "backend.embed_bn": "embedding BN",
+    "student.wavlm.feature_extractor": "CNN front end",
+    "student.wavlm.feature_projection": "projection",
+    "student.wavlm.encoder.pos_conv_embed": "position conv",
+    "student.wavlm.encoder.layer_norm": "final LayerNorm",
+    "student.wavlm.encoder.layers": "layers",
+    "student.wavlm.encoder.layers.*": "layer {n}",
 }
+# Labels by module class, for paths that several model types share ('student', 'backend').
+CLASS_LABELS = {"ECAPABackend": "ECAPA-TDNN back end", "TransformerStudent": "Transformer student"}
 # Parts whose children get their own rows, and containers shown only through their children.
 EXPAND = {
     "student",
@@ -55,15 +73,17 @@ EXPAND = {
     "backend.body.stages",
     "body",
     "body.stages",
+    "student.wavlm.encoder.layers",
 }
-HIDDEN = {"backend.body.stages", "body.stages"}
+HIDDEN = {"backend.body.stages", "body.stages", "student.wavlm", "student.wavlm.encoder"}
 
 
 def _label(path: str, module: nn.Module | None = None) -> str:
     parts = path.split(".")
     key = ".".join("*" if p.isdigit() else p for p in parts)
     index = next((p for p in reversed(parts) if p.isdigit()), "")
-    label = LABELS.get(key, parts[-1]).format(i=index, n=int(index) + 1 if index else "")
+    label = CLASS_LABELS.get(type(module).__name__) or LABELS.get(key, parts[-1])
+    label = label.format(i=index, n=int(index) + 1 if index else "")
     if isinstance(module, nn.ModuleList):
         label += f" ({len(module)})"
     return label

@@ -151,6 +151,12 @@ class SVMixer(nn.Module):
         for layer in self.conv_layers:
             x = layer(x)
         return x.transpose(1, 2)
+
+    @property
+    def crop_samples(self) -> int | None:
+        """Input length the student takes: None (any) when length-agnostic, else 3 s for seq_len 149."""
+        return None if self.length_agnostic else (self.seq_len + 1) * 320
+
     @property
     def min_samples(self) -> int:
         """Shortest waveform giving `seq_len` frames."""
