@@ -22,6 +22,14 @@ from ssrfnet.cpu_memory import keep_freed_memory
 from ssrfnet.errors import SSRFNetError
 
 
+def add_recipe_options(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Options that run.sh reads from the conf (and stage 3 keeps in config.conf)."""
+    group = parser.add_argument_group("recipe")
+    group.add_argument("--exp-name", default="ssrfnet",
+                       help="experiment name: run.sh trains into exp/<name>/")
+    return parser
+
+
 def option_groups() -> tuple:
     """Every option group of the project: a conf key must belong to one of them. (Imported when needed:
     the model group pulls in torch, which tools without confs need not pay for.)"""
@@ -29,7 +37,7 @@ def option_groups() -> tuple:
     from ssrfnet.scoring.options import add_eval_options
     from ssrfnet.train.options import add_train_options
 
-    return add_model_options, add_train_options, add_eval_options
+    return add_model_options, add_train_options, add_eval_options, add_recipe_options
 
 
 @functools.cache

@@ -4,12 +4,12 @@ model files, key layout, the conf-key check and the Transformer student's initia
 
 import argparse
 import math
-from pathlib import Path
 
 import pytest
 import torch
 
-from ssrfnet.config import known_conf_keys, read_conf
+from ssrfnet.cli import all_option_names
+from ssrfnet.config import read_conf
 from ssrfnet.errors import ConfError, InputError
 from ssrfnet.losses import AAMSoftmax
 from ssrfnet.models import (
@@ -28,7 +28,9 @@ from ssrfnet.models.configs import REDIMNET_CONFIGS, stages_from_str
 from ssrfnet.models.ecapa import ECAPA_CHANNELS, ECAPABackend
 from ssrfnet.models.options import add_model_options, check_model_keys, model_config_from_args
 
-CONF = Path(__file__).resolve().parents[1] / "egs" / "voxceleb" / "conf"
+from helpers import CONF_DIR
+
+CONF = CONF_DIR
 SVMIXER_FULL = 49_680_460  # the 12 x 1024 SV-Mixer student (pinned in test_models_build)
 SSRFNET_BACKEND_FULL = 25_483_920
 
@@ -45,7 +47,6 @@ BASELINE_CONFS = {
 }
 MINI = sorted(name for name in BASELINE_CONFS if name.endswith("_mini.conf"))
 # the option the lead adds to the recipe options; until then no option group knows it
-RECIPE_ONLY_KEYS = {"exp-name"}
 TRAIN_PTM_KEYS = ("teacher", "kd-", "distill-", "init-student")
 
 
@@ -84,7 +85,7 @@ def _wav(batch=2, n=48000, seed=0):
 def test_conf_keys_exp_name_and_model_type(name):
     exp_name, model_type, _ = BASELINE_CONFS[name]
     entries = {k: v for k, v, _ in read_conf(CONF / name)}
-    unknown = set(entries) - known_conf_keys() - RECIPE_ONLY_KEYS
+    unknown = set(entries) - all_option_names()
     assert not unknown, f"{name}: keys no option group knows: {sorted(unknown)}"
     assert entries["exp-name"] == exp_name
     assert entries["model-type"] == model_type

@@ -25,7 +25,7 @@ from ssrfnet.train.options import add_train_options
 
 def build_parser():
     parser = cli.new_parser("train", __doc__, add_model_options, add_train_options, add_eval_options,
-                            device="auto")
+                            cli.add_recipe_options, device="auto")
     add = parser.add_argument
     add("--mode", choices=["distill", "ssrfnet"], required=True,
         help="distill = stage 2 (student from the teacher), ssrfnet = stage 3 (OS-KDFT)")
@@ -45,7 +45,7 @@ def run(args) -> int:
     from ssrfnet.train.runconfig import RunConfig, RunPaths
 
     cfg = RunConfig(args.mode, config_dict(args, add_model_options), config_dict(args, add_train_options),
-                    config_dict(args, add_eval_options))
+                    config_dict(args, add_eval_options, cli.add_recipe_options))
     paths = RunPaths(args.train_data, args.dev_data, args.dev_trials, args.exp_dir, args.musan_dir,
                      args.rirs_dir, args.init)
     train(cfg, paths, force_new=args.force_new, device=args.device,
