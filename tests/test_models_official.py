@@ -373,7 +373,7 @@ def test_hub_model_s_needs_its_model_config(tmp_path):
     torch.save({"model_config": _hub_config("b0"), "state_dict": state}, tmp_path / "S-vb2-ptn.pt")
     assert torch.equal(_embed(load_model(tmp_path / "S-vb2-ptn.pt"), _wav(8000)), _embed(model, _wav(8000)))
     torch.save(state, tmp_path / "S-vb2+vox2+cnc-ft_mix.pt")
-    with pytest.raises(CheckpointError, match="no model_config and ReDimNet S's configuration is not"):
+    with pytest.raises(CheckpointError, match=r"ft_mix.pt: no model_config and ReDimNet S.s configuration"):
         load_model(tmp_path / "S-vb2+vox2+cnc-ft_mix.pt")
     torch.save(state, tmp_path / "my_redimnet.pt")
     with pytest.raises(CheckpointError, match="without a model_config, and the file name is not a released"):
@@ -387,8 +387,8 @@ def test_hub_file_of_unknown_model_name(tmp_path):
     with pytest.raises(CheckpointError) as err:
         load_model(path)
     msg = str(err.value)
-    assert msg.startswith("unknown ReDimNet hub model name 'b7' in b7-vox2-ft_lm.pt; known model names: "
-                          "b0, b1, b2, b3, b4, b5, b6, M, S")
+    assert msg.startswith(f"{path}: unknown ReDimNet hub model name 'b7'; known model names: "
+                          "b0, b1, b2, b3, b4, b5, b6, M, S (files {model}-{dataset}-{ptn|ft_lm|ft_mix}.pt)")
 
 
 def test_hub_state_dict_of_another_configuration(tmp_path):
@@ -468,5 +468,19 @@ def test_released_name_from_the_torch_hub_cache(tmp_path, monkeypatch):
     with pytest.raises(CheckpointError, match=r"b1-vox2-ft_lm: no such file, nor .*torch_home/hub/"
                        r"checkpoints/b1-vox2-ft_lm.pt in torch.hub's cache; the released file is https://"):
         load_model("b1-vox2-ft_lm")
-    with pytest.raises(CheckpointError, match="unknown ReDimNet hub model name 'L'"):
+    with pytest.raises(CheckpointError, match="^L-vox2-ptn: unknown ReDimNet hub model name 'L'"):
         load_model("L-vox2-ptn")
+
+
+def test_hub_model_config_that_cannot_be_used(tmp_path):
+    state = to_official_state_dict(_redimnet("b0"))
+    bad = {"unsupported.pt": ({**_hub_config("b0"), "pooling_func": "TAP"},
+                              "unsupported official ReDimNet options: pooling_func='TAP'"),
+           "malformed.pt": ({**_hub_config("b0"), "stages_setup": [[1, 2]]},
+                            r"malformed model_config \(IndexError"),
+           "unbuildable.pt": ({**_hub_config("b0"), "stages_setup": [[7, 1, 1, [[3, 3]], 30]]},
+                              "the file's model_config cannot be built: frequency size 60 is not divisible")}
+    for name, (config, message) in bad.items():
+        torch.save({"model_config": config, "state_dict": state}, tmp_path / name)
+        with pytest.raises(CheckpointError, match=rf"^{re.escape(str(tmp_path / name))}: {message}"):
+            load_model(tmp_path / name)

@@ -45,13 +45,13 @@ def save_model(model: nn.Module, cfg: dict, path: str | os.PathLike, **extra) ->
     write_model_file(path, {k: resolved[k] for k in MODEL_DEFAULTS}, model.state_dict(), **extra)
 
 
-def _strict_load(model: nn.Module, state: dict) -> None:
+def _strict_load(model: nn.Module, state: dict, where: str) -> None:
     ours = model.state_dict()
     missing = sorted(set(ours) - set(state))
     unexpected = sorted(set(state) - set(ours))
     mis_shaped = [f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(v.shape)}"
                   for k, v in ours.items() if k in state and tuple(state[k].shape) != tuple(v.shape)]
-    raise_key_mismatch(missing, unexpected, mis_shaped)
+    raise_key_mismatch(missing, unexpected, mis_shaped, f"{where}: checkpoint does not match the model")
     model.load_state_dict(state, strict=True)
 
 
@@ -70,7 +70,7 @@ def load_model(source: str | os.PathLike | dict | list | tuple, **overrides) -> 
             raise CheckpointError(f"{files[0].where}: unsupported {FORMAT} version {ckpt.get('version')!r} "
                                   f"(expected {VERSION})")
         model = build_model({**ckpt["config"], **overrides})
-        _strict_load(model, ckpt["state_dict"])
+        _strict_load(model, ckpt["state_dict"], files[0].where)
         return model.eval()
     return from_official(files, **overrides)
 

@@ -125,20 +125,32 @@ class Recognised:
 
 
 def _drop_frontend_buffers(state: dict, dropped: Counter) -> dict:
-    kept = {k: v for k, v in state.items() if not _ignorable(k)}
-    if len(kept) != len(state):
-        dropped["front-end buffers / thop counters"] += len(state) - len(kept)
-    return kept
+    """Drop (and count) the keys `_ignorable` names."""
+    for key in state:
+        if _ignorable(key):
+            dropped["thop counters" if is_thop_key(key) else "front-end buffers (recomputed)"] += 1
+    return {k: v for k, v in state.items() if not _ignorable(k)}
+
+
+def _converted_config(convert, mc: dict, where: str) -> dict:
+    """`convert(model_config)`; a malformed model_config is a CheckpointError naming the file."""
+    try:
+        return convert(mc)
+    except CheckpointError as err:
+        raise CheckpointError(f"{where}: {err}") from err
+    except (KeyError, TypeError, ValueError, IndexError) as err:
+        raise CheckpointError(f"{where}: malformed model_config ({type(err).__name__}: {err})") from err
 
 
 def _recognise_redimnet(file: ModelFile, state: dict) -> Recognised:
     mc = file.ckpt.get("model_config")
     hub = parse_hub_filename(file.name) if file.name else None
-    model_name = canonical_hub_model(hub) if hub else None  # an unknown released name is an error
+    model_name = canonical_hub_model(hub, file.where) if hub else None  # an unknown name is an error
     if isinstance(mc, dict) and "stages_setup" in mc:
-        config, source = redimnet_config_from_official(mc), "the file's model_config"
+        config = _converted_config(redimnet_config_from_official, mc, file.where)
+        source = "the file's model_config"
     elif hub:
-        config = {"model_type": "redimnet", "redimnet_preset": hub_preset(hub)}
+        config = {"model_type": "redimnet", "redimnet_preset": hub_preset(hub, file.where)}
         source = f"the released configuration of ReDimNet {model_name} (no model_config in the file)"
     else:
         raise CheckpointError(f"{file.where}: ReDimNet state dict without a model_config, and the file name "
@@ -163,7 +175,8 @@ def _ssrfnet_what(ckpt: dict) -> str:
 
 def _ssrfnet_recognised(where: str, what: str, ckpt_config, state: dict, dropped: Counter) -> Recognised:
     if isinstance(ckpt_config, dict) and "student" in ckpt_config:
-        config, source = ssrfnet_config_from_official(ckpt_config), "the file's model_config"
+        config = _converted_config(ssrfnet_config_from_official, ckpt_config, where)
+        source = "the file's model_config"
     else:
         config = {"model_type": "ssrfnet"}
         source = "the full-size official SSRFNet (the released weights carry no configuration)"
@@ -217,8 +230,14 @@ def recognise_official(source, where: str | None = None) -> Recognised:
 
 def build_recognised(rec: Recognised, **overrides) -> nn.Module:
     """Build the model a Recognised source needs (with `overrides` on its config) and load it strictly."""
-    model = build_model({**rec.config, **overrides})
+    try:
+        model = build_model({**rec.config, **overrides})
+    except ValueError as err:  # ConfError, or a layout the modules reject (e.g. too few PFM layers)
+        raise CheckpointError(f"{rec.where}: {rec.config_source} cannot be built: {err}") from err
     context = f"{rec.where}: the weights do not fit {rec.config_source}"
+    structural = sorted(set(overrides) - {"fast_ops", "mel_noise"})
+    if structural:
+        context += f" with {', '.join(structural)} set by the caller"
     load_mapped_state_dict(model, rec.state, official_key_function(model), context)
     return model.eval()
 

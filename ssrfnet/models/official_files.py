@@ -130,7 +130,7 @@ def _hub_cache_file(path: Path) -> Path | None:
     hub = parse_hub_filename(name) if len(path.parts) == 1 else None
     if hub is None or hub.old_naming:
         return None
-    stem = f"{canonical_hub_model(hub)}-{hub.dataset}-{hub.train_type}"  # unknown model names: an error
+    stem = f"{canonical_hub_model(hub, str(path))}-{hub.dataset}-{hub.train_type}"  # unknown model: an error
     cached = Path(torch.hub.get_dir()) / "checkpoints" / f"{stem}.pt"
     if not cached.is_file():
         raise CheckpointError(f"{path}: no such file, nor {cached} in torch.hub's cache; the released "

@@ -64,22 +64,22 @@ def parse_hub_filename(filename: str) -> HubName | None:
     return None
 
 
-def canonical_hub_model(name: HubName) -> str:
+def canonical_hub_model(name: HubName, where: str) -> str:
     """The released model name ('b0'..'b6', 'M', 'S'), case-insensitively; CheckpointError when unknown."""
     for known in HUB_RELEASES:
         if name.model.lower() == known.lower():
             return known
     pattern = "{model}-{dataset}-{" + "|".join(_TRAIN_TYPES) + "}.pt"
-    raise CheckpointError(f"unknown ReDimNet hub model name {name.model!r} in {name}.pt; known model names: "
+    raise CheckpointError(f"{where}: unknown ReDimNet hub model name {name.model!r}; known model names: "
                           f"{', '.join(HUB_RELEASES)} (files {pattern})")
 
 
-def hub_preset(name: HubName) -> str:
+def hub_preset(name: HubName, where: str) -> str:
     """Our preset for a hub file name without a model_config; CheckpointError when none is published."""
-    model = canonical_hub_model(name)
+    model = canonical_hub_model(name, where)
     preset = HUB_PRESETS[model]
     if preset is None:
-        raise CheckpointError(f"{name}.pt has no model_config and ReDimNet {model}'s configuration is not "
+        raise CheckpointError(f"{where}: no model_config and ReDimNet {model}'s configuration is not "
                               f"published; use the hub file as released (it carries its model_config)")
     return preset
 
