@@ -69,6 +69,12 @@ def new_parser(tool: str, doc: str, *groups, runtime: bool = True, device: str =
     return parser
 
 
+def add_model_argument(parser: argparse.ArgumentParser, required: bool = True) -> None:
+    parser.add_argument("--model", required=required,
+                        help="model file (ours or an official artifact), a directory holding the released "
+                             "SSRFNet pair, or a.pt,b.pt (docs/official-models.md)")
+
+
 def apply_runtime(args: argparse.Namespace) -> None:
     """Thread count and allocator settings of a CPU-heavy process."""
     keep_freed_memory()

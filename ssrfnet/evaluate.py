@@ -14,7 +14,7 @@ from ssrfnet.audio import read_audio
 from ssrfnet.errors import ConfError
 from ssrfnet.extract import EmbeddingExtractor, extract_data_dir
 from ssrfnet.fileio import atomic_write_json
-from ssrfnet.models import load_model
+from ssrfnet.models import load_model, model_source_dir
 from ssrfnet.scoring.cosine import Embeddings, scoring_vectors
 from ssrfnet.scoring.pipeline import score_experiment
 
@@ -50,7 +50,8 @@ def load_threshold(model_path: str, threshold: float | None = None, threshold_fi
     (the EER point of the development trials)."""
     if threshold is not None:
         return {"threshold": threshold, "source": "--threshold"}
-    path = Path(threshold_file) if threshold_file else Path(model_path).parent / "scores" / "threshold.json"
+    default = model_source_dir(model_path) / "scores" / "threshold.json"
+    path = Path(threshold_file) if threshold_file else default
     if not path.is_file():
         if threshold_file:
             raise ConfError(f"--threshold-file {path}: not found")

@@ -18,7 +18,8 @@ help_message="Usage: $0 [options] <exp-dir>
 e.g.: $0 exp/ssrfnet
 Options:
   --cmd CMD          job launcher (default run.pl)
-  --model FILE       model to export (default <exp-dir>/final.pt)
+  --model FILE       model to export (default <exp-dir>/final.pt; also an official artifact,
+                     see docs/official-models.md)
   --data DIR         real audio for the parity check (first wav.scp entry); default synthetic speech-like
   --opset N          ONNX opset, >= 17 (default 17)
   --tolerance X      parity tolerance (default 1e-4)
@@ -38,7 +39,8 @@ if [ $# -ne 1 ]; then
 fi
 exp=$1
 [ -n "$model" ] || model=$exp/final.pt
-[ -f "$model" ] || { echo "$0: no such model $model" >&2; exit 1; }
+# a model file, a directory holding the released SSRFNet pair, or sv_mixer.pt,classifier.pt
+[ -e "$model" ] || [[ "$model" == *,* ]] || { echo "$0: no such model $model" >&2; exit 1; }
 
 opts=(--opset "$opset" --runs "$runs" --num-threads "$num_threads")
 [ -f "$exp/config.conf" ] && opts+=(--conf "$exp/config.conf")

@@ -51,9 +51,10 @@ model=$1
 data=$2
 dir=$3
 
-for f in "$model" "$data/wav.scp"; do
-  [ -f "$f" ] || { echo "$0: no such file $f" >&2; exit 1; }
-done
+# <model.pt> may also be a directory holding the released SSRFNet pair, or sv_mixer.pt,classifier.pt
+# (docs/official-models.md); the Python side checks each file.
+[ -e "$model" ] || [[ "$model" == *,* ]] || { echo "$0: no such model $model" >&2; exit 1; }
+[ -f "$data/wav.scp" ] || { echo "$0: no such file $data/wav.scp" >&2; exit 1; }
 [ -z "$conf" ] || [ -f "$conf" ] || { echo "$0: no such conf file $conf" >&2; exit 1; }
 num_utts=$(wc -l < "$data/wav.scp")
 if [ "$nj" -gt "$num_utts" ]; then

@@ -18,7 +18,7 @@ from ssrfnet.scoring.options import add_eval_options
 
 def build_parser():
     parser = cli.new_parser("evaluate", __doc__, add_eval_options)
-    parser.add_argument("--model", required=True, help="model file (our format or an official checkpoint)")
+    cli.add_model_argument(parser)
     parser.add_argument("--data", required=True, help="data directory of the trial utterances")
     parser.add_argument("--trials", required=True, nargs="+", help="Kaldi trial lists")
     parser.add_argument("--out", required=True, help="output directory")

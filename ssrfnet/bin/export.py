@@ -19,7 +19,7 @@ from ssrfnet.scoring.options import add_eval_options
 
 def build_parser():
     parser = cli.new_parser("export", __doc__, add_eval_options, device="cpu")
-    parser.add_argument("--model", required=True, help="model file (our format or an official checkpoint)")
+    cli.add_model_argument(parser)
     parser.add_argument("--exp-dir", default=None, help="experiment dir for README.md (default: model's dir)")
     parser.add_argument("--out-dir", default=None, help="output dir (default <exp-dir>/export)")
     parser.add_argument("--opset", type=int, default=17, help="ONNX opset (>= 17)")
@@ -31,10 +31,11 @@ def build_parser():
 
 def run(args) -> int:
     from ssrfnet.export import export_experiment, parity_audio
+    from ssrfnet.models import model_source_dir
 
     if args.opset < 17:
         raise ConfError("--opset must be >= 17")
-    exp_dir = Path(args.exp_dir) if args.exp_dir else Path(args.model).parent
+    exp_dir = Path(args.exp_dir) if args.exp_dir else model_source_dir(args.model)
     out_dir = Path(args.out_dir) if args.out_dir else exp_dir / "export"
     export_experiment(args.model, exp_dir, out_dir, real_audio=parity_audio(args.data, args.wav),
                       opset=args.opset, tolerance=args.export_tolerance, runs=args.runs)

@@ -18,7 +18,7 @@ from ssrfnet.scoring.options import add_eval_options
 
 def build_parser():
     parser = cli.new_parser("extract_embeddings", __doc__, add_eval_options)
-    parser.add_argument("--model", help="model file (our format or an official checkpoint)")
+    cli.add_model_argument(parser, required=False)
     parser.add_argument("--data", required=True, help="data directory with wav.scp")
     parser.add_argument("--out-dir", required=True, help="embedding directory")
     parser.add_argument("--job", type=int, default=1, help="this job's index, 1-based")

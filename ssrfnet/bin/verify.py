@@ -18,7 +18,7 @@ from ssrfnet.scoring.options import add_eval_options
 
 def build_parser():
     parser = cli.new_parser("verify", __doc__, add_eval_options, device="cpu")
-    parser.add_argument("--model", required=True, help="model file (our format or an official checkpoint)")
+    cli.add_model_argument(parser)
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--threshold-file", default=None, help="threshold.json from stage 5")
     group.add_argument("--threshold", type=float, default=None, help="decision threshold on the score")

@@ -2,8 +2,13 @@
 
 Public API (other packages code against these names):
   build_model(cfg) -> nn.Module             flat config dict, model_type in MODEL_TYPES
-  from_official(ckpt) -> eval nn.Module     official ReDimNet hub dict or SSRFNet checkpoint
-  save_model(model, cfg, path) / load_model(path_or_dict) -> eval nn.Module
+  from_official(source) -> eval nn.Module   official artifact: IDRnD ReDimNet hub file, the released SSRFNet
+                                            pair, an SSRFNet (Lightning) checkpoint (dict, path, dir, 'a,b')
+  recognise_official(source) -> Recognised  what an official source is, without building it
+  import_official(sources, out)             convert an official artifact into our model file
+  save_model(model, cfg, path) / load_model(model_argument_or_dict) -> eval nn.Module
+  model_source_dir(model_argument) -> Path  the folder a --model argument (file, pair dir, 'a,b') lives in
+  to_official_state_dict(model)             our weights under the official key names
   use_fast_kernels(model) / use_plain_ops(model) -> the same model with the fast CPU kernels swapped in/out
   count_parameters(model) -> dict
   student_of(model) -> the distillable student, or None
@@ -44,11 +49,13 @@ from ssrfnet.models.build import (
     student_of,
 )
 from ssrfnet.models.checkpoint import load_model, save_model
+from ssrfnet.models.conversion import import_official
 from ssrfnet.models.ecapa import ECAPABackend, StudentECAPA
 from ssrfnet.models.fast import use_fast_kernels, use_plain_ops
 from ssrfnet.models.fusion import PFM, SSRFNet, pfm_windows
 from ssrfnet.models.nofusion import SSRFNoFusion
-from ssrfnet.models.official import from_official
+from ssrfnet.models.official import from_official, recognise_official, to_official_state_dict
+from ssrfnet.models.official_files import model_source_dir
 from ssrfnet.models.redimnet import ReDimNet
 from ssrfnet.models.svmixer import SVMixer, SVMixerEmbedder
 from ssrfnet.models.transformer_student import TransformerStudent
@@ -56,6 +63,7 @@ from ssrfnet.models.transformer_student import TransformerStudent
 __all__ = [
     "MODEL_DEFAULTS", "MODEL_KEYS", "MODEL_TYPES", "PFM", "STUDENT_MODEL_TYPES", "ECAPABackend", "ReDimNet",
     "SSRFNet", "SSRFNoFusion", "SVMixer", "SVMixerEmbedder", "StudentECAPA", "TransformerStudent",
-    "build_model", "count_parameters", "from_official", "load_model", "pfm_windows", "save_model",
-    "student_of", "use_fast_kernels", "use_plain_ops",
+    "build_model", "count_parameters", "from_official", "import_official", "load_model", "model_source_dir",
+    "pfm_windows", "recognise_official", "save_model", "student_of", "to_official_state_dict",
+    "use_fast_kernels", "use_plain_ops",
 ]

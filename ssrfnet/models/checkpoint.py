@@ -11,14 +11,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import torch
 from torch import nn
 
 from ssrfnet.errors import CheckpointError
 from ssrfnet.fileio import atomic_torch_save
 from ssrfnet.models.build import MODEL_DEFAULTS, build_model, resolve_config
-from ssrfnet.models.fast import use_fast_kernels, use_plain_ops
 from ssrfnet.models.official import from_official, raise_key_mismatch
+from ssrfnet.models.official_files import ModelFile, read_model_source, read_torch_file
 
 FORMAT = "ssrfnet-model"
 VERSION = 1
@@ -46,53 +45,39 @@ def save_model(model: nn.Module, cfg: dict, path: str | os.PathLike, **extra) ->
     write_model_file(path, {k: resolved[k] for k in MODEL_DEFAULTS}, model.state_dict(), **extra)
 
 
-def _strict_load(model: nn.Module, state: dict) -> None:
+def _strict_load(model: nn.Module, state: dict, where: str) -> None:
     ours = model.state_dict()
     missing = sorted(set(ours) - set(state))
     unexpected = sorted(set(state) - set(ours))
     mis_shaped = [f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(v.shape)}"
                   for k, v in ours.items() if k in state and tuple(state[k].shape) != tuple(v.shape)]
-    raise_key_mismatch(missing, unexpected, mis_shaped)
+    raise_key_mismatch(missing, unexpected, mis_shaped, f"{where}: checkpoint does not match the model")
     model.load_state_dict(state, strict=True)
 
 
-def load_model(source: str | os.PathLike | dict, **overrides) -> nn.Module:
-    """Path or loaded dict -> eval-mode model. Dispatches: our format / official ReDimNet / official SSRFNet.
+def load_model(source: str | os.PathLike | dict | list | tuple, **overrides) -> nn.Module:
+    """A model argument or a loaded dict -> eval-mode model: our format, or any official artifact.
 
-    `overrides` may set non-structural keys such as fast_ops or mel_noise for our format.
+    `source` is our model file, an official checkpoint (`from_official`), a directory holding the released
+    SSRFNet pair, 'sv_mixer.pt,classifier.pt', or a list of paths (`ssrfnet.models.official_files`).
+    `overrides` set model keys on top of the file's config (e.g. fast_ops, mel_noise; for the released
+    SSRFNet weights, which carry no configuration, the structural keys too).
     """
-    if isinstance(source, dict):
-        ckpt = source
-    else:
-        ckpt = read_checkpoint(source)
-    if not isinstance(ckpt, dict):
-        raise CheckpointError(f"checkpoint must be a dict, got {type(ckpt).__name__}")
-    if ckpt.get("format") == FORMAT:
+    files = [ModelFile("checkpoint", None, source)] if isinstance(source, dict) else read_model_source(source)
+    ckpt = files[0].ckpt
+    if len(files) == 1 and ckpt.get("format") == FORMAT:
         if int(ckpt.get("version", -1)) != VERSION:
-            raise CheckpointError(
-                f"unsupported {FORMAT} version {ckpt.get('version')!r} (expected {VERSION})")
+            raise CheckpointError(f"{files[0].where}: unsupported {FORMAT} version {ckpt.get('version')!r} "
+                                  f"(expected {VERSION})")
         model = build_model({**ckpt["config"], **overrides})
-        _strict_load(model, ckpt["state_dict"])
+        _strict_load(model, ckpt["state_dict"], files[0].where)
         return model.eval()
-    model = from_official(ckpt)
-    if "fast_ops" in overrides:
-        model = use_fast_kernels(model) if overrides["fast_ops"] else use_plain_ops(model)
-    return model
+    return from_official(files, **overrides)
 
 
 def read_checkpoint(path: str | os.PathLike) -> dict:
     """torch.load(weights_only=True) of a checkpoint file; CheckpointError naming the path when unreadable."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no such model file")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises a zoo of types (RuntimeError, UnpicklingError, EOFError, ...)
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({first})") from err
-    if not isinstance(obj, dict):
-        raise CheckpointError(f"{path}: expected a checkpoint dict, got {type(obj).__name__}")
-    return obj
+    return read_torch_file(path)
 
 
 def model_config(ckpt: dict) -> dict:

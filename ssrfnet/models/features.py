@@ -30,11 +30,15 @@ class LogMel(nn.Module):
         self.hop_length = hop_length
         self.norm_signal = norm_signal
         self.preemphasis = preemphasis
-        self.register_buffer("window", torch.hamming_window(WIN_LENGTH), persistent=False)
-        fb = torchaudio.functional.melscale_fbanks(
-            N_FFT // 2 + 1, f_min, f_max, n_mels, SAMPLE_RATE, norm=None, mel_scale="htk")
+        # Computed on the CPU even inside a `torch.device('meta')` block (melscale_fbanks reads values).
+        with torch.device("cpu"):
+            window = torch.hamming_window(WIN_LENGTH)
+            fb = torchaudio.functional.melscale_fbanks(
+                N_FFT // 2 + 1, f_min, f_max, n_mels, SAMPLE_RATE, norm=None, mel_scale="htk")
+            emphasis = torch.tensor([[[-preemphasis, 1.0]]])
+        self.register_buffer("window", window, persistent=False)
         self.register_buffer("fbank", fb, persistent=False)  # (n_fft/2+1, n_mels)
-        self.register_buffer("emphasis", torch.tensor([[[-preemphasis, 1.0]]]), persistent=False)
+        self.register_buffer("emphasis", emphasis, persistent=False)
 
     def num_frames(self, num_samples: int) -> int:
         return 1 + num_samples // self.hop_length
