@@ -165,3 +165,25 @@ def test_one_class_calibration_trials_are_an_error(setup):
         r"non-target trials",
     ):
         run(tmp_path, trials, calib)
+
+
+def test_ablation_over_stage5_results(setup):
+    """results.json files written by stage 5 (with and without calibration, an LMFT twin) -> the table."""
+    from ssrfnet.scoring.ablation import build_ablation
+
+    tmp_path, trials, calib = setup
+    run(tmp_path, trials, calib, exp="exp/ssrfnet")
+    run(tmp_path, trials, calib, exp="exp/ssrfnet_lm")
+    score_experiment(
+        tmp_path / "exp" / "baseline", tmp_path / "emb" / "test", [trials], protocol="utt", det=False
+    )
+    blob, text = build_ablation(tmp_path / "exp")
+    rows = blob["rows"]
+    assert [(r["experiment"], r["lmft"]) for r in rows[:2]] == [("baseline", False)] * 2  # crops, utt
+    ssrfnet = [r for r in rows if r["experiment"] == "ssrfnet" and not r["lmft"]]
+    assert {(r["protocol"], r["asnorm_top_n"], r["calibration"]) for r in ssrfnet} == {
+        (p, n, c) for p in ("crops", "utt") for n in (None, 20) for c in ("none", "affine", "qmf")
+    }
+    assert all((r["cllr"] is None) == (r["calibration"] == "none") for r in rows)
+    assert len([r for r in rows if r["lmft"]]) == len(ssrfnet) == 12
+    assert "| test_O | ssrfnet | yes | utt | top-20 | qmf |" in text
