@@ -100,6 +100,8 @@ def results_markdown(results: dict) -> str:
             f"Verification threshold {th['threshold']:.4f} ({th['criterion']} point of `{th['trials']}`, "
             f"{th['protocol']} cosine; dev EER {th['eer']:.3f}%), stored in `scores/threshold.json`."
         )
+    lines.append("")
+    lines.append("All experiments side by side: [the ablation table](../ablation.md) (local/ablation.sh).")
     return "\n".join(lines) + "\n"
 
 
