@@ -15,8 +15,11 @@ the per-side measures (`*_enroll`, `*_test`) exist for lists whose roles are fix
 Training weights the two classes by a stated target prior p (targets in all weigh p, non-targets 1 - p), so
 the regression's log posterior odds at that prior minus logit(p) is a log-likelihood ratio, independent of
 how many target and non-target calibration trials there happen to be. Features are standardised for the
-fit (mild L2, C = 100 on standardised features, so separable data give large but finite slopes) and the
-scaling is folded back, so the saved model is plain coefficients on the raw features. A model is saved as
+fit, with an L2 penalty 0.5 |w|^2 against the N weighted trial losses (scikit-learn C = 1; the weights sum
+to N): negligible for thousands of calibration trials, but it keeps the slopes finite when a small
+calibration set is separable (the tiny mini corpus gives 35 trials), where an unpenalised fit would make
+overconfident LLRs. The scaling is folded back, so the saved model is plain coefficients on the raw
+features. A model is saved as
 a plain JSON file (`CalibrationModel.save` / `load`), which `verify` reads to turn one score into an LLR.
 """
 
@@ -53,7 +56,7 @@ FEATURE_DEFINITIONS = {
 }
 AFFINE_FEATURES = ("score",)
 QMF_FEATURES = ("score", "log_dur_min", "log_dur_max", "mag_min", "mag_max", "score*log_dur_min")
-REGULARISATION_C = 100.0
+REGULARISATION_C = 1.0
 
 
 class CalibrationError(SSRFNetError, ValueError):
