@@ -16,6 +16,7 @@ from ssrfnet.scoring.calibration import (
     TrialSides,
     calibrated_decision,
     check_features,
+    default_model_path,
     feature_matrix,
     fit_calibration,
     read_durations,
@@ -186,6 +187,10 @@ def test_calibrated_decision_uses_the_bayes_threshold(fitted):
     assert d_half["llr"] == pytest.approx(expected)
     with pytest.raises(CalibrationError, match="--target-prior"):
         calibrated_decision(affine, 0.6, p_target=1.0)
+    assert (
+        str(default_model_path("exp/ssrfnet/final.pt", "utt"))
+        == "exp/ssrfnet/scores/calibration/utt_qmf.json"
+    )
 
 
 def test_cllr_and_actual_dcf_by_hand():

@@ -262,6 +262,12 @@ class CalibrationModel:
                    dict(blob.get("trained_on") or {}))
 
 
+def default_model_path(model_file: str | os.PathLike, protocol: str = "crops", kind: str = "qmf") -> Path:
+    """The calibration stage 5 leaves beside a model for `verify`: <model dir>/scores/calibration/
+    <protocol>_<kind>.json (the plain cosine system: verify has no AS-norm cohort)."""
+    return Path(model_file).parent / "scores" / "calibration" / f"{protocol}_{kind}.json"
+
+
 def calibrated_decision(
     model: CalibrationModel,
     score: float,
