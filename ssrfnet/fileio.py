@@ -1,6 +1,8 @@
 """Atomic file writes: write to a temporary file beside the target, then rename over it.
 
 A process killed at any instant leaves either the old file or the new one, never a half-written file.
+JSON is written strictly: NaN and infinities become null (`strict_json`, `atomic_write_json`), so every
+reader (jq, JavaScript, other languages) can parse what the recipe writes.
 """
 
 from __future__ import annotations
@@ -51,20 +53,24 @@ def atomic_torch_save(obj, path: str | os.PathLike) -> None:
         torch.save(obj, handle)
 
 
-def _finite_or_none(value):
-    if isinstance(value, float) and not math.isfinite(value):
+def finite_or_none(obj):
+    """A copy of a JSON-able structure with every NaN/inf float (numpy scalars included) replaced by None."""
+    if isinstance(obj, dict):
+        return {k: finite_or_none(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [finite_or_none(v) for v in obj]
+    if hasattr(obj, "item") and not isinstance(obj, (str, bytes)) and getattr(obj, "ndim", 1) == 0:
+        obj = obj.item()  # numpy scalar -> Python scalar
+    if isinstance(obj, float) and not math.isfinite(obj):
         return None
-    if isinstance(value, dict):
-        return {k: _finite_or_none(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite_or_none(v) for v in value]
-    return value
+    return obj
 
 
-def json_text(obj, **kwargs) -> str:
-    """Strict JSON (RFC 8259): non-finite floats become null instead of the non-standard Infinity/NaN."""
-    return json.dumps(_finite_or_none(obj), allow_nan=False, **kwargs)
+def strict_json(obj, **kwargs) -> str:
+    """json.dumps that never writes Infinity/NaN (they become null); fails on anything non-standard."""
+    return json.dumps(finite_or_none(obj), allow_nan=False, **kwargs)
 
 
-def atomic_write_json(path: str | os.PathLike, obj, indent: int = 2) -> None:
-    atomic_write_text(path, json_text(obj, indent=indent) + "\n")
+def atomic_write_json(path: str | os.PathLike, obj, *, indent: int = 2, sort_keys: bool = False) -> None:
+    """Strict JSON (see strict_json), written atomically with a final newline."""
+    atomic_write_text(path, strict_json(obj, indent=indent, sort_keys=sort_keys) + "\n")

@@ -21,7 +21,7 @@ def build_parser():
 
 
 def run(args) -> int:
-    from ssrfnet.fileio import json_text
+    from ssrfnet.fileio import strict_json
     from ssrfnet.scoring.metrics import compute_metrics, format_metrics, read_scores
 
     results = {}
@@ -29,7 +29,7 @@ def run(args) -> int:
         s = read_scores(path)
         results[path] = compute_metrics(s.scores, s.labels, args.p_target, args.c_miss, args.c_fa, name=path)
     if args.json:
-        print(json_text(results[args.scores[0]] if len(args.scores) == 1 else results, indent=2))
+        print(strict_json(results[args.scores[0]] if len(args.scores) == 1 else results, indent=2))
         return 0
     for path, metrics in results.items():
         if len(results) > 1:

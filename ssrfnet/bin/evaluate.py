@@ -28,11 +28,11 @@ def build_parser():
 
 def run(args) -> int:
     from ssrfnet.evaluate import evaluate_model
-    from ssrfnet.fileio import json_text
+    from ssrfnet.fileio import strict_json
 
     metrics = evaluate_model(args.model, args.data, args.trials, args.out, vars(args), args.asnorm_cohort,
                              args.device)
-    print(json_text(metrics, indent=2))
+    print(strict_json(metrics, indent=2))
     return 0
 
 

@@ -26,7 +26,7 @@ def run(args) -> int:
     import torch
 
     from ssrfnet.config import config_dict
-    from ssrfnet.fileio import json_text
+    from ssrfnet.fileio import strict_json
     from ssrfnet.models import build_model
     from ssrfnet.models.summary import format_summary, model_summary
 
@@ -34,7 +34,7 @@ def run(args) -> int:
     torch.manual_seed(0)
     summary = model_summary(build_model(cfg), args.frames_sec, macs=not args.no_macs)
     summary["config"] = cfg
-    print(json_text(summary, indent=2, default=str) if args.json else format_summary(summary))
+    print(strict_json(summary, indent=2, default=str) if args.json else format_summary(summary))
     return 0
 
 

@@ -29,12 +29,12 @@ def build_parser():
 
 def run(args) -> int:
     from ssrfnet.evaluate import load_threshold, verify_pair
-    from ssrfnet.fileio import json_text
+    from ssrfnet.fileio import strict_json
 
     threshold = load_threshold(args.model, args.threshold, args.threshold_file)
     result = verify_pair(args.model, args.audio, vars(args), threshold, args.device)
     if args.json:
-        print(json_text(result, indent=2))
+        print(strict_json(result, indent=2))
     elif threshold is None:
         print(f"score {result['score']:.4f} ({result['protocol']}); no threshold: give --threshold or "
               "--threshold-file (stage 5 writes exp/<name>/scores/threshold.json)")

@@ -4,6 +4,10 @@
 list. Items are addressed as ``(epoch, index)`` so every random draw of an item (crop start, augmentation)
 comes from a generator seeded by ``(seed, epoch, index)``: results do not depend on the number of DataLoader
 workers, ranks or on where a run was resumed (see `ssrfnet.data.sampler`).
+
+With `speeds` (e.g. (0.9, 1.0, 1.1); `ssrfnet.data.speed`) each item is played at a speed drawn per
+(seed, epoch, index) on a stream of its own, and each speed is a speaker of its own (`sp0.9-<spk>`): labels,
+`spk2id` and `class_counts` cover the expanded speakers. Off (the default) nothing changes.
 """
 from __future__ import annotations
 
@@ -16,11 +20,20 @@ import torch
 
 from ssrfnet.audio import audio_num_samples, is_pipe, read_audio
 from ssrfnet.data.crops import random_crop_start, tile_crop
+from ssrfnet.data.speed import (
+    expanded_speaker_index,
+    is_active,
+    parse_speeds,
+    perturbed_crop,
+    source_length,
+    speed_speaker,
+)
 from ssrfnet.errors import SSRFNetError
 from ssrfnet.kaldi.datadir import DataDirError, validate
 from ssrfnet.kaldi.table import TableError, read_dict, write_table
 
 log = logging.getLogger(__name__)
+SPEED_STREAM = 1  # item_rng stream of the speed draw, apart from the crop/augmentation draws (stream 0)
 
 
 class DataError(SSRFNetError, RuntimeError):
@@ -77,18 +90,26 @@ class CropDataset(torch.utils.data.Dataset):
         augmenter=None,
         spk2id: dict[str, int] | None = None,
         cache_pipes: bool = False,
+        speeds=(),
     ):
         self.data_dir = Path(data_dir)
         self.wav, utt2spk = read_utt2spk(data_dir)
         self.utts = sorted(utt2spk)
         self.spks = [utt2spk[u] for u in self.utts]
+        speeds = parse_speeds(speeds)
+        self.speeds = speeds if is_active(speeds) else ()
+        if spk2id is None:
+            spk2id = expanded_speaker_index(self.spks, self.speeds) if self.speeds else None
         self.spk2id = spk2id if spk2id is not None else speaker_index(self.spks)
-        unknown = sorted({s for s in self.spks if s not in self.spk2id})
+        names = [[speed_speaker(s, f) for s in self.spks] for f in self.speeds or (1.0,)]
+        unknown = sorted({s for row in names for s in row if s not in self.spk2id})
         if unknown:
             raise DataError(f"{data_dir}: speaker(s) {unknown[:3]} are not in the speaker list (spk2id)")
-        self.labels = np.array([self.spk2id[s] for s in self.spks], dtype=np.int64)
-        counts = np.bincount(self.labels, minlength=len(self.spk2id))
-        singles = int(np.sum(counts == 1))
+        # speed_labels[k, i]: label of utterance i at speed k; labels: at speed 1.0 (the original speakers)
+        self.speed_labels = np.array([[self.spk2id[s] for s in row] for row in names], dtype=np.int64)
+        self.labels = self.speed_labels[self.speeds.index(1.0) if self.speeds else 0]
+        counts = np.bincount(self.speed_labels.ravel(), minlength=len(self.spk2id))
+        singles = int(np.sum(np.bincount(self.labels) == 1))
         if singles:
             log.warning("%s: %d speaker(s) have a single utterance", data_dir, singles)
         self.class_counts = counts
@@ -106,7 +127,14 @@ class CropDataset(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.utts)
 
-    def _load_crop(self, index: int, rng: np.random.Generator) -> np.ndarray:
+    def item_speed(self, epoch: int, index: int) -> int:
+        """Index into `speeds` of the speed item (epoch, index) is played at (0 when off)."""
+        if not self.speeds:
+            return 0
+        return int(item_rng(self.seed, epoch, index, SPEED_STREAM).integers(len(self.speeds)))
+
+    def _load_crop(self, index: int, rng: np.random.Generator, length: int | None = None) -> np.ndarray:
+        length = self.crop_samples if length is None else int(length)
         utt = self.utts[index]
         entry = self.wav[utt]
         where = f"{self.data_dir}/wav.scp: {utt}"
@@ -124,21 +152,28 @@ class CropDataset(torch.utils.data.Dataset):
             if total is None:
                 total = self._lengths[index] = audio_num_samples(entry, where=where)
             wave = None
-        start = random_crop_start(total, self.crop_samples, rng)
+        start = random_crop_start(total, length, rng)
         if wave is None:
-            if total >= self.crop_samples:
-                wave = read_audio(entry, where=where, start=start, frames=self.crop_samples)
+            if total >= length:
+                wave = read_audio(entry, where=where, start=start, frames=length)
                 start = 0
             else:
                 wave = read_audio(entry, where=where)
-        return np.ascontiguousarray(tile_crop(wave, start, self.crop_samples), dtype=np.float32)
+        return np.ascontiguousarray(tile_crop(wave, start, length), dtype=np.float32)
 
     def __getitem__(self, key):
         epoch, index = key if isinstance(key, tuple) else (0, key)
         rng = item_rng(self.seed, epoch, index)
-        clean = self._load_crop(index, rng)
+        k = self.item_speed(epoch, index)
+        factor = self.speeds[k] if self.speeds else 1.0
+        if factor == 1.0:
+            clean = self._load_crop(index, rng)
+        else:
+            source = self._load_crop(index, rng, source_length(self.crop_samples, factor))
+            clean = perturbed_crop(source, factor, self.crop_samples)
         noisy = self.augmenter(clean, rng) if self.augmenter is not None else clean
-        return torch.from_numpy(clean), torch.from_numpy(np.ascontiguousarray(noisy)), int(self.labels[index])
+        label = int(self.speed_labels[k, index])
+        return torch.from_numpy(clean), torch.from_numpy(np.ascontiguousarray(noisy)), label
 
 
 def dev_utterances(data_dir: str | os.PathLike) -> dict[str, str]:

@@ -1,4 +1,4 @@
-"""Verification metrics: ROC/DET points, EER and normalised minDCF, plus score-file reading.
+"""Verification metrics: ROC/DET points, EER, normalised minDCF, Cllr and actual DCF, score-file reading.
 
 All metrics come from one sorted pass over the scores. Thresholds are the distinct score values
 (descending); a trial is accepted when its score is >= the threshold, so tied scores always move
@@ -11,6 +11,14 @@ between the two neighbouring operating points. This is what sklearn's roc_curve 
 
 minDCF = min over thresholds of C_miss*P_miss*p + C_fa*P_fa*(1-p), divided by
 min(C_miss*p, C_fa*(1-p)) (the cost of the best trivial system), as in Kaldi and WeSpeaker.
+
+For scores that are calibrated log-likelihood ratios (natural log; `ssrfnet.scoring.calibration`):
+- Cllr = 1/(2 ln 2) * (mean over targets of log(1 + e^-llr) + mean over non-targets of log(1 + e^llr)),
+  in bits: 0 is perfect, 1 is a system that always says llr = 0, above 1 is worse than saying nothing.
+  minCllr is the Cllr of the best monotone recalibration of the same scores (pool-adjacent-violators),
+  so Cllr - minCllr is the calibration loss.
+- actual DCF at prior p: the normalised cost of the Bayes decision llr >= log(C_fa*(1-p) / (C_miss*p))
+  (`bayes_threshold`), i.e. the cost a user pays with that threshold, not the best threshold in hindsight.
 """
 
 from __future__ import annotations
@@ -156,8 +164,66 @@ def compute_min_dcf(
     return min_dcf_from_points(*roc_points(scores, labels, name), p_target, c_miss, c_fa)
 
 
-def compute_metrics(scores, labels, p_targets=(0.01, 0.05), c_miss=1.0, c_fa=1.0, name="scores") -> dict:
-    """EER (in %) and minDCF at each p_target, from a single sort."""
+def bayes_threshold(p_target: float, c_miss: float = 1.0, c_fa: float = 1.0) -> float:
+    """The LLR threshold of the Bayes decision at a target prior and costs: accept when llr >= it."""
+    if not 0.0 < p_target < 1.0:
+        raise ValueError(f"p_target must be in (0, 1), got {p_target}")
+    return float(math.log(c_fa * (1.0 - p_target) / (c_miss * p_target)))
+
+
+def _cllr_bits(llr: np.ndarray, labels: np.ndarray) -> float:
+    # +-inf LLRs (from PAV) on the right side cost 0: logaddexp(0, -inf) == 0
+    miss = np.logaddexp(0.0, -llr[labels]).mean()
+    false_alarm = np.logaddexp(0.0, llr[~labels]).mean()
+    return float((miss + false_alarm) / (2.0 * math.log(2.0)))
+
+
+def compute_cllr(llr, labels, name: str = "scores") -> float:
+    """Cllr in bits of log-likelihood-ratio scores (natural log)."""
+    llr, labels, _, _ = _check(llr, labels, name)
+    return _cllr_bits(llr, labels)
+
+
+def pav_llr(scores, labels, name: str = "scores") -> np.ndarray:
+    """The optimal monotone map of scores to LLRs (pool-adjacent-violators); may be +-inf at the ends."""
+    from sklearn.isotonic import IsotonicRegression
+
+    scores, labels, n_tar, n_non = _check(scores, labels, name)
+    posterior = IsotonicRegression(y_min=0.0, y_max=1.0).fit_transform(scores, labels.astype(np.float64))
+    with np.errstate(divide="ignore"):
+        log_odds = np.log(posterior) - np.log1p(-posterior)
+    return log_odds - math.log(n_tar / n_non)
+
+
+def compute_min_cllr(scores, labels, name: str = "scores") -> float:
+    """Cllr after the optimal monotone recalibration: what calibration can reach for these scores."""
+    return _cllr_bits(pav_llr(scores, labels, name), np.asarray(labels).astype(bool).ravel())
+
+
+def compute_act_dcf(llr, labels, p_target=0.01, c_miss=1.0, c_fa=1.0, name="scores") -> float:
+    """Normalised DCF of the Bayes decision llr >= bayes_threshold(p_target, c_miss, c_fa)."""
+    llr, labels, n_tar, n_non = _check(llr, labels, name)
+    accept = llr >= bayes_threshold(p_target, c_miss, c_fa)
+    p_miss = np.count_nonzero(~accept & labels) / n_tar
+    p_fa = np.count_nonzero(accept & ~labels) / n_non
+    dcf = c_miss * p_miss * p_target + c_fa * p_fa * (1.0 - p_target)
+    return float(dcf / min(c_miss * p_target, c_fa * (1.0 - p_target)))
+
+
+def compute_llr_metrics(llr, labels, p_targets=(0.01, 0.05), c_miss=1.0, c_fa=1.0, name="scores") -> dict:
+    """Cllr, minCllr (bits) and the actual DCF with its LLR threshold at each p_target."""
+    result = {"cllr": compute_cllr(llr, labels, name), "min_cllr": compute_min_cllr(llr, labels, name)}
+    for p in p_targets:
+        result[f"act_dcf_{p:g}"] = compute_act_dcf(llr, labels, p, c_miss, c_fa, name)
+        result[f"act_dcf_{p:g}_threshold"] = bayes_threshold(p, c_miss, c_fa)
+    return result
+
+
+def compute_metrics(
+    scores, labels, p_targets=(0.01, 0.05), c_miss=1.0, c_fa=1.0, name="scores", *, llr: bool = False
+) -> dict:
+    """EER (in %) and minDCF at each p_target, from a single sort; with `llr` (the scores are calibrated
+    log-likelihood ratios) also Cllr, minCllr and the actual DCF at each p_target."""
     fpr, fnr, thresholds = roc_points(scores, labels, name)
     eer, eer_threshold = eer_from_points(fpr, fnr, thresholds)
     labels = np.asarray(labels).astype(bool)
@@ -172,6 +238,8 @@ def compute_metrics(scores, labels, p_targets=(0.01, 0.05), c_miss=1.0, c_fa=1.0
         value, threshold = min_dcf_from_points(fpr, fnr, thresholds, p, c_miss, c_fa)
         result[f"min_dcf_{p:g}"] = value
         result[f"min_dcf_{p:g}_threshold"] = threshold
+    if llr:
+        result.update(compute_llr_metrics(scores, labels, p_targets, c_miss, c_fa, name))
     return result
 
 
@@ -181,4 +249,9 @@ def format_metrics(metrics: dict, p_targets=(0.01, 0.05), c_miss=1.0, c_fa=1.0) 
     for p in p_targets:
         value = metrics[f"min_dcf_{p:g}"]
         lines.append(f"minDCF (p_target:{p:g} c_miss:{c_miss:g} c_fa:{c_fa:g}) = {value:.3f}")
+    if "cllr" in metrics:
+        lines.append(f"Cllr = {metrics['cllr']:.3f} (minCllr = {metrics['min_cllr']:.3f})")
+        for p in p_targets:
+            value = metrics[f"act_dcf_{p:g}"]
+            lines.append(f"actDCF (p_target:{p:g} c_miss:{c_miss:g} c_fa:{c_fa:g}) = {value:.3f}")
     return "\n".join(lines)

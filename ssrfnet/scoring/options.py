@@ -5,6 +5,14 @@ from __future__ import annotations
 import argparse
 
 from ssrfnet.config import float_list, str2bool
+from ssrfnet.scoring.calibration import DEFAULT_PRIOR, KINDS, QMF_FEATURES
+
+
+def str_list(value: str | list) -> list[str]:
+    """'affine,qmf' -> ['affine', 'qmf']; '' -> []."""
+    if isinstance(value, list):
+        return [str(v) for v in value]
+    return [v for v in str(value).replace(" ", "").split(",") if v]
 
 
 def add_eval_options(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -30,6 +38,17 @@ def add_eval_options(parser: argparse.ArgumentParser) -> argparse.ArgumentParser
                        help="adaptive S-norm: cohort size per side (default 300)")
     group.add_argument("--p-targets", type=float_list, default=[0.01, 0.05],
                        help="minDCF target priors, comma-separated (default 0.01,0.05)")
+    group.add_argument("--calibration-kinds", type=str_list, default=list(KINDS),
+                       help="score calibrations fitted when calibration trials are given: affine (the "
+                            "score alone) and/or qmf (score, durations, embedding magnitudes); default "
+                            "affine,qmf")
+    group.add_argument("--calibration-prior", type=float, default=DEFAULT_PRIOR,
+                       help="target prior the calibration is trained at, and the stated prior of the "
+                            f"verify LLR threshold log((1-p)/p) (default {DEFAULT_PRIOR})")
+    group.add_argument("--qmf-features", type=str_list, default=list(QMF_FEATURES),
+                       help="QMF features, comma-separated: score, log_dur_{min,max,enroll,test}, "
+                            "mag_{min,max,enroll,test} and products such as score*log_dur_min "
+                            f"(default {','.join(QMF_FEATURES)})")
     group.add_argument("--export-tolerance", type=float, default=1e-4,
                        help="max abs difference allowed between exported and PyTorch embeddings")
     return parser

@@ -2,7 +2,9 @@
 
 Outputs under `<exp>/scores/`:
 - `<list>.<system>.score`: `enroll test score target|nontarget`;
-  system is one of crops, utt, crops_asnormN, utt_asnormN
+  system is one of crops, utt, crops_asnormN, utt_asnormN, and with calibration each of them + `_affine`
+  / `_qmf` (calibrated LLRs; ssrfnet.scoring.calibrated)
+- `calibration/<system>_<kind>.json`: the calibration models (with calibration)
 - `<list>.det.png`: DET curves of all systems of that list
 - `<list>.result`: Kaldi/WeSpeaker-style `EER = ...` / `minDCF (...) = ...` lines per system
 - `threshold.json`: the verification threshold, the EER point of the development (held-out) trials
@@ -12,20 +14,19 @@ and `<exp>/results.{md,json}` plus the README results section (ssrfnet.scoring.r
 
 from __future__ import annotations
 
-import json
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ssrfnet.fileio import atomic_write, atomic_write_text
+from ssrfnet.fileio import atomic_write, atomic_write_json, atomic_write_text
 from ssrfnet.kaldi.table import read_dict
 from ssrfnet.kaldi.trials import read_trials
-from ssrfnet.scoring.asnorm import asnorm_scores
+from ssrfnet.scoring.calibrated import CalibrationSetup, SystemCalibrator, is_calibrated, system_scores
 from ssrfnet.scoring.cosine import (
     EmbeddingError,
-    cosine_scores,
     load_embeddings,
     score_trials,
     scoring_vectors,
@@ -65,6 +66,25 @@ def _log(msg: str) -> None:
     print(f"score: {msg}", flush=True)
 
 
+def cohort_setup(dim, scores_dir, subtract_mean, asnorm, top_n, cohort_emb, cohort_data):
+    """(mean vector or None, AS-norm cohort of speaker means or None) from the cohort embeddings."""
+    mean = None
+    cohort = None
+    if subtract_mean or asnorm:
+        if not cohort_emb:
+            raise ValueError("mean subtraction and AS-norm need cohort embeddings (--cohort-emb)")
+        coh = load_embeddings(cohort_emb, dim=dim)
+        if subtract_mean:
+            mean = coh.vectors.astype(np.float64).mean(axis=0).astype(np.float32)
+            np.save(scores_dir / "mean_vec.npy", mean)
+        if asnorm:
+            if not cohort_data:
+                raise ValueError("AS-norm needs the cohort data directory (--cohort-data) for utt2spk")
+            cohort = speaker_means(coh, read_dict(Path(cohort_data) / "utt2spk"), mean)
+            _log(f"AS-norm cohort: {cohort.shape[0]} speaker means from {cohort_emb}, top-{top_n}")
+    return mean, cohort
+
+
 def score_experiment(
     exp_dir: str | os.PathLike,
     emb_dir: str | os.PathLike,
@@ -82,7 +102,12 @@ def score_experiment(
     model_path: str | None = None,
     det: bool = True,
     model=None,
+    calibration: CalibrationSetup | None = None,
 ) -> dict:
+    """Score every trial list with every system (see the module docstring); returns results.json's dict.
+
+    With `calibration`, also the affine/QMF calibrated systems `<system>_<kind>` (LLRs, with Cllr and the
+    actual DCF), their models under scores/calibration/ and results["calibration"]."""
     exp_dir = Path(exp_dir)
     scores_dir = exp_dir / "scores"
     scores_dir.mkdir(parents=True, exist_ok=True)
@@ -97,21 +122,7 @@ def score_experiment(
     protocols = [protocol] + [p for p in (("crops", "utt") if has_crops else ("utt",)) if p != protocol]
     _log(f"{len(emb.keys)} embeddings of size {emb.dim} from {emb_dir} ({time.time() - t0:.1f} s)")
 
-    mean = None
-    cohort = None
-    if subtract_mean or asnorm:
-        if not cohort_emb:
-            raise ValueError("mean subtraction and AS-norm need cohort embeddings (--cohort-emb)")
-        coh = load_embeddings(cohort_emb, dim=emb.dim)
-        if subtract_mean:
-            mean = coh.vectors.astype(np.float64).mean(axis=0).astype(np.float32)
-            np.save(scores_dir / "mean_vec.npy", mean)
-        if asnorm:
-            if not cohort_data:
-                raise ValueError("AS-norm needs the cohort data directory (--cohort-data) for utt2spk")
-            cohort = speaker_means(coh, read_dict(Path(cohort_data) / "utt2spk"), mean)
-            _log(f"AS-norm cohort: {cohort.shape[0]} speaker means from {cohort_emb}, top-{top_n}")
-
+    mean, cohort = cohort_setup(emb.dim, scores_dir, subtract_mean, asnorm, top_n, cohort_emb, cohort_data)
     vectors = {p: scoring_vectors(emb, p, mean) for p in protocols}
     results: dict = {
         "exp_dir": str(exp_dir),
@@ -125,32 +136,21 @@ def score_experiment(
         "protocol_note": PROTOCOL_NOTE,
         "lists": {},
     }
-    for trial_file in trial_files:
+    calibrator = None
+    if calibration is not None:
+        calibrator = SystemCalibrator(calibration, scores_dir, protocols=protocols, mean=mean, cohort=cohort,
+                                      top_n=top_n, dim=emb.dim, log=_log)
+        results["calibration"] = calibrator.summary()
+    lists = {trial_file: read_trials(trial_file) for trial_file in trial_files}
+    if calibrator is not None:
+        for trial_file, trials in lists.items():
+            calibrator.check_durations(trials, trial_file)
+    for trial_file, trials in lists.items():
         name = list_name(trial_file)
-        trials = read_trials(trial_file)
-        enroll, test = trial_indices(trials, emb, trial_file)
-        labels = np.fromiter((t[2] for t in trials), dtype=bool, count=len(trials))
-        systems = {}
-        curves = {}
-        for p in protocols:
-            raw = cosine_scores(vectors[p], enroll, test)
-            runs = [(p, raw)]
-            if cohort is not None:
-                normed = asnorm_scores(raw, enroll, test, vectors[p], cohort, top_n)
-                runs.append((f"{p}_asnorm{top_n}", normed))
-            for system, s in runs:
-                write_score_file(scores_dir / f"{name}.{system}.score", trials, s)
-                systems[system] = compute_metrics(s, labels, p_targets, name=f"{trial_file} ({system})")
-                curves[system] = (s, labels, systems[system]["eer"])
-                _log(f"{name} {system}: EER {systems[system]['eer']:.3f}% " + ", ".join(
-                    f"minDCF({p_:g}) {systems[system][f'min_dcf_{p_:g}']:.4f}" for p_ in p_targets))
+        scored = ScoredList(name, trial_file, trials, *trial_indices(trials, emb, trial_file))
+        systems = score_list(scored, emb, vectors, protocols, scores_dir, cohort=cohort, top_n=top_n,
+                             calibrator=calibrator, p_targets=p_targets, det=det)
         results["lists"][name] = systems
-        atomic_write_text(
-            scores_dir / f"{name}.result",
-            "".join(f"# {system}\n{format_metrics(m, p_targets)}\n" for system, m in systems.items()),
-        )
-        if det:
-            plot_det(curves, scores_dir / f"{name}.det.png", title=name)
 
     if dev_trials:
         results["threshold"] = calibrate_threshold(
@@ -159,6 +159,49 @@ def score_experiment(
     results["model"] = model_info(exp_dir, model, model_path)
     write_results(exp_dir, results)
     return results
+
+
+@dataclass
+class ScoredList:
+    name: str
+    trial_file: str
+    trials: list
+    enroll: np.ndarray
+    test: np.ndarray
+
+
+def _metrics_line(system: str, m: dict, p_targets) -> str:
+    line = f"EER {m['eer']:.3f}% " + ", ".join(f"minDCF({p:g}) {m[f'min_dcf_{p:g}']:.4f}" for p in p_targets)
+    if "cllr" in m:
+        line += f", Cllr {m['cllr']:.3f}, " + ", ".join(f"actDCF({p:g}) {m[f'act_dcf_{p:g}']:.4f}"
+                                                        for p in p_targets)
+    return line
+
+
+def score_list(scored: ScoredList, emb, vectors, protocols, scores_dir: Path, *, cohort=None, top_n=300,
+               calibrator=None, p_targets=(0.01, 0.05), det=True) -> dict:
+    """Every system of one trial list: score files, metrics, `<list>.result`, the DET plot."""
+    labels = np.fromiter((t[2] for t in scored.trials), dtype=bool, count=len(scored.trials))
+    systems, curves = {}, {}
+    for p in protocols:
+        runs = system_scores(vectors[p], scored.enroll, scored.test, p, cohort, top_n)
+        if calibrator is not None:
+            runs += [run for system, s in list(runs)
+                     for run in calibrator.apply(system, s, scored.trials, emb, scored.trial_file)]
+        for system, s in runs:
+            write_score_file(scores_dir / f"{scored.name}.{system}.score", scored.trials, s)
+            systems[system] = compute_metrics(s, labels, p_targets, name=f"{scored.trial_file} ({system})",
+                                              llr=is_calibrated(system))
+            if not system.endswith("_affine"):  # affine keeps the ranking: the same DET curve as its system
+                curves[system] = (s, labels, systems[system]["eer"])
+            _log(f"{scored.name} {system}: {_metrics_line(system, systems[system], p_targets)}")
+    atomic_write_text(
+        scores_dir / f"{scored.name}.result",
+        "".join(f"# {system}\n{format_metrics(m, p_targets)}\n" for system, m in systems.items()),
+    )
+    if det:
+        plot_det(curves, scores_dir / f"{scored.name}.det.png", title=scored.name)
+    return systems
 
 
 def calibrate_threshold(scores_dir, dev_emb, dev_trials, protocol, mean, p_targets) -> dict:
@@ -180,6 +223,6 @@ def calibrate_threshold(scores_dir, dev_emb, dev_trials, protocol, mean, p_targe
         "mean_vec": str(Path(scores_dir) / "mean_vec.npy") if mean is not None else None,
         "note": "score >= threshold means same speaker; cosine without AS-norm",
     }
-    atomic_write_text(Path(scores_dir) / "threshold.json", json.dumps(info, indent=2) + "\n")
+    atomic_write_json(Path(scores_dir) / "threshold.json", info, indent=2)
     _log(f"threshold {info['threshold']:.4f} from {dev_trials} (dev EER {m['eer']:.3f}%)")
     return info

@@ -6,12 +6,11 @@ appended twice; text outside the markers is kept.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 from ssrfnet.errors import SSRFNetError
-from ssrfnet.fileio import atomic_write_text
+from ssrfnet.fileio import atomic_write_json, atomic_write_text
 from ssrfnet.models import load_model
 from ssrfnet.models.summary import model_summary
 
@@ -24,7 +23,13 @@ SYSTEM_TITLES = {
 }
 
 
+CALIBRATION_TITLES = {"qmf": "QMF calibration (LLR)", "affine": "affine calibration (LLR)"}
+
+
 def system_title(system: str) -> str:
+    base, _, kind = system.rpartition("_")
+    if kind in CALIBRATION_TITLES and base:
+        return f"{CALIBRATION_TITLES[kind]} of {system_title(base)}"
     if system in SYSTEM_TITLES:
         return SYSTEM_TITLES[system]
     if "_asnorm" in system:
@@ -87,6 +92,7 @@ def results_markdown(results: dict) -> str:
             lines.append(
                 f"| {list_name} | {system_title(system)} | {m['eer']:.3f} | {dcfs} | {m['num_trials']:,} |"
             )
+    lines.extend(calibration_markdown(results, p_targets))
     if results.get("threshold"):
         th = results["threshold"]
         lines.append("")
@@ -94,7 +100,28 @@ def results_markdown(results: dict) -> str:
             f"Verification threshold {th['threshold']:.4f} ({th['criterion']} point of `{th['trials']}`, "
             f"{th['protocol']} cosine; dev EER {th['eer']:.3f}%), stored in `scores/threshold.json`."
         )
+    lines.append("")
+    lines.append("All experiments side by side: [the ablation table](../ablation.md) (local/ablation.sh).")
     return "\n".join(lines) + "\n"
+
+
+def calibration_markdown(results: dict, p_targets) -> list[str]:
+    """Lines of the calibrated systems' table (Cllr, minCllr, actual DCF); empty without calibration."""
+    rows = [(name, system, m) for name, systems in results.get("lists", {}).items()
+            for system, m in systems.items() if "cllr" in m]
+    if not rows:
+        return []
+    cal = results.get("calibration") or {}
+    dcf_cols = " | ".join(f"actDCF (p={p:g})" for p in p_targets)
+    lines = ["", f"Calibrated systems: scores are log-likelihood ratios (calibration trained on "
+             f"`{cal.get('trials', 'n/a')}` at target prior {cal.get('prior', 'n/a')}; models in "
+             "`scores/calibration/`). Cllr and minCllr in bits; actual DCF = cost of the Bayes threshold "
+             "log((1-p)/p).", "", f"| trials | system | Cllr | minCllr | {dcf_cols} |",
+             "|" + "---|" * (4 + len(p_targets))]
+    for name, system, m in rows:
+        dcfs = " | ".join(f"{m[f'act_dcf_{p:g}']:.4f}" for p in p_targets)
+        lines.append(f"| {name} | {system_title(system)} | {m['cllr']:.4f} | {m['min_cllr']:.4f} | {dcfs} |")
+    return lines
 
 
 def replace_section(text: str, name: str, body: str) -> str:
@@ -118,7 +145,7 @@ def update_readme(path: str | os.PathLike, name: str, title: str, body: str) -> 
 def write_results(exp_dir: str | os.PathLike, results: dict) -> str:
     """Write results.json, results.md and the README results section; return the markdown."""
     exp_dir = Path(exp_dir)
-    atomic_write_text(exp_dir / "results.json", json.dumps(results, indent=2, sort_keys=True) + "\n")
+    atomic_write_json(exp_dir / "results.json", results, indent=2, sort_keys=True)
     table = results_markdown(results)
     atomic_write_text(exp_dir / "results.md", f"# Results: {exp_dir.name}\n\n{table}")
     update_readme(exp_dir / "README.md", "results", "Results", table)
