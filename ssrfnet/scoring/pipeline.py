@@ -32,7 +32,7 @@ from ssrfnet.scoring.cosine import (
     trial_indices,
 )
 from ssrfnet.scoring.det import plot_det
-from ssrfnet.scoring.metrics import compute_metrics, format_metrics
+from ssrfnet.scoring.metrics import ScoreError, compute_metrics, format_metrics
 from ssrfnet.scoring.report import model_info, write_results
 
 PROTOCOL_NOTE = (
@@ -50,6 +50,22 @@ def list_name(path: str | os.PathLike) -> str:
         if name.endswith(ext):
             return name[: -len(ext)]
     return name
+
+
+def list_info(trial_file: str | os.PathLike) -> dict:
+    """What the table says about a list: its file and, for `data/<set>/trials/<list>.kaldi`, the set and
+    corpus recorded by stage 0 in `data/<set>/corpus.json` (mini stand-in or real data)."""
+    path = Path(trial_file)
+    info: dict = {"trials": str(path)}
+    corpus_json = path.parent.parent / "corpus.json"
+    if path.parent.name == "trials" and corpus_json.is_file():
+        try:
+            corpus = json.loads(corpus_json.read_text(encoding="utf-8"))
+        except ValueError:
+            _log(f"WARNING: {corpus_json}: not valid JSON; the results table cannot tell its corpus")
+            return info
+        info.update({k: corpus[k] for k in ("set", "title", "corpus") if k in corpus})
+    return info
 
 
 def write_score_file(path, trials, scores) -> None:
@@ -123,33 +139,16 @@ def score_experiment(
         "p_targets": list(p_targets),
         "protocol_note": PROTOCOL_NOTE,
         "lists": {},
+        "list_info": {},
     }
     for trial_file in trial_files:
         name = list_name(trial_file)
-        trials = read_trials(trial_file)
-        enroll, test = trial_indices(trials, emb, trial_file)
-        labels = np.fromiter((t[2] for t in trials), dtype=bool, count=len(trials))
-        systems = {}
-        curves = {}
-        for p in protocols:
-            raw = cosine_scores(vectors[p], enroll, test)
-            runs = [(p, raw)]
-            if cohort is not None:
-                normed = asnorm_scores(raw, enroll, test, vectors[p], cohort, top_n)
-                runs.append((f"{p}_asnorm{top_n}", normed))
-            for system, s in runs:
-                write_score_file(scores_dir / f"{name}.{system}.score", trials, s)
-                systems[system] = compute_metrics(s, labels, p_targets, name=f"{trial_file} ({system})")
-                curves[system] = (s, labels, systems[system]["eer"])
-                _log(f"{name} {system}: EER {systems[system]['eer']:.3f}% " + ", ".join(
-                    f"minDCF({p_:g}) {systems[system][f'min_dcf_{p_:g}']:.4f}" for p_ in p_targets))
-        results["lists"][name] = systems
-        atomic_write_text(
-            scores_dir / f"{name}.result",
-            "".join(f"# {system}\n{format_metrics(m, p_targets)}\n" for system, m in systems.items()),
+        if name in results["lists"]:
+            raise ScoreError(f"{trial_file}: another trial list is also named {name!r}; rename one of them")
+        results["lists"][name] = score_list(
+            trial_file, emb, vectors, scores_dir, cohort=cohort, top_n=top_n, p_targets=p_targets, det=det
         )
-        if det:
-            plot_det(curves, scores_dir / f"{name}.det.png", title=name)
+        results["list_info"][name] = list_info(trial_file)
 
     if dev_trials:
         results["threshold"] = calibrate_threshold(
@@ -158,6 +157,36 @@ def score_experiment(
     results["model"] = model_info(exp_dir, model, model_path)
     write_results(exp_dir, results)
     return results
+
+
+def score_list(trial_file, emb, vectors: dict, scores_dir: Path, *, cohort, top_n: int, p_targets,
+               det: bool) -> dict:
+    """Every system (protocol, and its AS-norm) on one list: score files, `.result`, DET plot; metrics."""
+    name = list_name(trial_file)
+    trials = read_trials(trial_file)
+    enroll, test = trial_indices(trials, emb, trial_file)
+    labels = np.fromiter((t[2] for t in trials), dtype=bool, count=len(trials))
+    systems = {}
+    curves = {}
+    for p in vectors:
+        raw = cosine_scores(vectors[p], enroll, test)
+        runs = [(p, raw)]
+        if cohort is not None:
+            normed = asnorm_scores(raw, enroll, test, vectors[p], cohort, top_n)
+            runs.append((f"{p}_asnorm{top_n}", normed))
+        for system, s in runs:
+            write_score_file(scores_dir / f"{name}.{system}.score", trials, s)
+            systems[system] = compute_metrics(s, labels, p_targets, name=f"{trial_file} ({system})")
+            curves[system] = (s, labels, systems[system]["eer"])
+            _log(f"{name} {system}: EER {systems[system]['eer']:.3f}% " + ", ".join(
+                f"minDCF({p_:g}) {systems[system][f'min_dcf_{p_:g}']:.4f}" for p_ in p_targets))
+    atomic_write_text(
+        scores_dir / f"{name}.result",
+        "".join(f"# {system}\n{format_metrics(m, p_targets)}\n" for system, m in systems.items()),
+    )
+    if det:
+        plot_det(curves, scores_dir / f"{name}.det.png", title=name)
+    return systems
 
 
 def calibrate_threshold(scores_dir, dev_emb, dev_trials, protocol, mean, p_targets) -> dict:
