@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Synthesises the embedded mini corpus: VoxCeleb2-dev-like training audio (m4a), a VoxCeleb1-like test
-# set with O/E/H trial lists, and MUSAN- and RIRS_NOISES-like augmentation data, all in the real
+# set with O/E/H trial lists, MUSAN- and RIRS_NOISES-like augmentation data, and stand-ins for the
+# evaluation sets (VoxSRC-23, VoxConverse for VCMix, VOiCES, CN-Celeb1, SITW), all in the real
 # corpora's directory layouts, for machines that cannot download them.  Deterministic from --seed;
 # re-running with the same options on a finished root is a no-op.
 

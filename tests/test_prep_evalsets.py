@@ -362,3 +362,18 @@ def test_sitw_and_voices_without_any_keys_are_refused(tmp_path):
     for script in ("local/prepare_sitw.sh", "local/prepare_voices.sh"):
         proc = _run(script, str(tmp_path / "x"), str(tmp_path / "data"))
         assert proc.returncode != 0 and "error:" in proc.stderr, script
+
+
+def test_audio_finder_resolution_and_utterance_ids(tmp_path):
+    from ssrfnet.prep.evalsets.builder import AudioFinder
+
+    _audio(tmp_path / "a" / "sub" / "x.flac")
+    _audio(tmp_path / "b" / "y.wav")
+    finder = AudioFinder("set", [(tmp_path / "a", "ta"), (tmp_path / "b", "")])
+    flac = tmp_path / "a" / "sub" / "x.flac"
+    for name in ("sub/x.flac", "sub/x.wav", "sub/x", "/elsewhere/root/sub/x.flac"):
+        assert finder.path(name) == flac, name
+    assert finder.path("y.wav") == tmp_path / "b" / "y.wav"
+    assert finder.path("sub/absent.wav") is None
+    assert finder.key(flac) == "set-ta-sub-x"
+    assert finder.key(tmp_path / "b" / "y.wav") == "set-y"

@@ -63,9 +63,9 @@ class AudioFinder:
     """Resolve audio paths as a list writes them against the set's audio roots.
 
     Tried in order, per root: the path itself below the root; the same with the other audio extension (the
-    CN-Celeb_flac lists still say .wav); then shorter and shorter tails of it (an absolute path from the
-    machine that wrote an official list, e.g. /home/x/VoxSRC2023_test/000123.wav). An existing absolute path
-    is taken as it is.
+    CN-Celeb_flac lists still say .wav) or, for a name without one, with .wav or .flac added; then shorter
+    and shorter tails of it (an absolute path from the machine that wrote an official list, e.g.
+    /home/x/VoxSRC2023_test/000123.wav). An existing absolute path is taken as it is.
     """
 
     def __init__(self, prefix: str, roots: list[tuple[Path, str]]):
@@ -80,8 +80,11 @@ class AudioFinder:
             for start in range(len(parts)):
                 tail = Path(*parts[start:])
                 yield root / tail
+                suffix = tail.suffix.lower()
                 for ext in AUDIO_EXTS:
-                    if tail.suffix.lower() in AUDIO_EXTS and ext != tail.suffix.lower():
+                    if suffix not in AUDIO_EXTS:  # a name without its extension
+                        yield root / tail.parent / (tail.name + ext)
+                    elif ext != suffix:
                         yield root / tail.with_suffix(ext)
 
     def path(self, name: str) -> Path | None:
