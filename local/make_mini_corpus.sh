@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Synthesises the embedded mini corpus: VoxCeleb2-dev-like training audio (m4a), a VoxCeleb1-like test
-# set with O/E/H trial lists, and MUSAN- and RIRS_NOISES-like augmentation data, all in the real
+# set with O/E/H trial lists, MUSAN- and RIRS_NOISES-like augmentation data, and stand-ins for the
+# evaluation sets (VoxSRC-23, VoxConverse for VCMix, VOiCES, CN-Celeb1, SITW), all in the real
 # corpora's directory layouts, for machines that cannot download them.  Deterministic from --seed;
 # re-running with the same options on a finished root is a no-op.
 
@@ -29,6 +30,8 @@ num_noise=
 noise_seconds=
 num_babble_talkers=
 babble_sentences=
+evalset_speakers=
+evalset_utts=
 short_frac=
 }
 # End configuration section.
@@ -61,7 +64,7 @@ extra=()
 $force && extra+=(--force)
 for name in num_train_speakers utts_per_speaker sessions_per_speaker num_test_speakers test_utts_per_speaker \
             test_sessions_per_speaker num_trials num_rirs rirs_per_room num_music music_seconds num_noise \
-            noise_seconds num_babble_talkers babble_sentences short_frac; do
+            noise_seconds num_babble_talkers babble_sentences evalset_speakers evalset_utts short_frac; do
   [ -z "${!name}" ] || extra+=("--${name//_/-}" "${!name}")
 done
 

@@ -83,7 +83,7 @@ def test_layout(corpus):
 
 def test_audio_format(corpus):
     root, _ = corpus
-    for path in sorted(root.rglob("*.wav")):
+    for path in sorted([*root.rglob("*.wav"), *root.rglob("*.flac")]):
         meta = sf.info(str(path))
         assert (meta.samplerate, meta.channels, meta.subtype) == (16000, 1, "PCM_16"), path
         assert meta.frames > 1000, path
@@ -211,3 +211,28 @@ def test_resume_after_interruption(tmp_path):
     info = make_mini_corpus(tmp_path, size="tiny", seed=3, nj=1, **small)
     assert info["noop"] is False and not part.exists()
     assert _digest(tmp_path) == before
+
+
+def test_evaluation_set_stand_ins_prepare(corpus, tmp_path):
+    """Every stand-in goes through its real preparation, as run.sh's stage 0 does it."""
+    from ssrfnet.kaldi.datadir import load_data_dir
+    from ssrfnet.kaldi.trials import read_trials
+    from ssrfnet.prep.evalsets import PREPARERS
+
+    root, info = corpus
+    data = tmp_path / "data"
+    for name, path in zip(PREPARERS, info["evalsets"].values()):
+        if name == "vcmix":
+            PREPARERS[name](path, info["voxceleb1"], data, nj=2)
+        else:
+            PREPARERS[name](path, data, nj=2)
+        utts = load_data_dir(data / name).utts
+        assert json.loads((data / name / "corpus.json").read_text())["corpus"] == "mini"
+        for trials_file in sorted((data / name / "trials").glob("*.kaldi")):
+            labels = {t[2] for t in read_trials(trials_file, utts=utts)}
+            assert labels == {True, False}, trials_file
+    lists = sorted(p.name for p in data.glob("*/trials/*.kaldi"))
+    assert lists == ["cnceleb1_eval.kaldi", "sitw_dev_core-core.kaldi", "sitw_eval_core-core.kaldi",
+                     "vcmix_test.kaldi", "voices_dev.kaldi", "voices_eval.kaldi", "voxsrc23_test.kaldi"]
+    enrol = [line for line in (data / "cnceleb/wav.scp").read_text().splitlines() if "-enroll " in line]
+    assert enrol and all(line.split(maxsplit=1)[1].startswith("sox ") for line in enrol)

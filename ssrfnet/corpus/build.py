@@ -22,8 +22,8 @@ import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
 
-from ssrfnet.corpus import musan, rirs, vox
-from ssrfnet.corpus.text import sentence_source
+from ssrfnet.corpus import evalsets, musan, rirs, vox
+from ssrfnet.corpus.text import load_sentences, sentence_source
 from ssrfnet.corpus.voices import (
     Channel,
     MissingToolError,
@@ -40,23 +40,29 @@ from ssrfnet.fileio import atomic_write_text
 FORMAT_VERSION = 1
 STAMP = ".complete"
 PARAMS = ".params"
-SUBDIRS = ("voxceleb1", "voxceleb2", "musan", "RIRS_NOISES")
+SUBDIRS = ("voxceleb1", "voxceleb2", "musan", "RIRS_NOISES", *evalsets.EVAL_DIRS)
 OWN_FILES = (STAMP, PARAMS, "mini_corpus_speakers.tsv")
 
 SIZES: dict[str, dict] = {
     "tiny": dict(num_train_speakers=4, utts_per_speaker=4, sessions_per_speaker=2,
                  num_test_speakers=6, test_utts_per_speaker=4, test_sessions_per_speaker=2,
                  num_trials=60, num_rirs=3, rirs_per_room=1, num_music=2, music_seconds=5.0,
-                 num_noise=3, noise_seconds=3.0, num_babble_talkers=2, babble_sentences=2),
+                 num_noise=3, noise_seconds=3.0, num_babble_talkers=2, babble_sentences=2,
+                 evalset_speakers=2, evalset_utts=2),
     "default": dict(num_train_speakers=40, utts_per_speaker=16, sessions_per_speaker=4,
                     num_test_speakers=20, test_utts_per_speaker=10, test_sessions_per_speaker=3,
                     num_trials=3000, num_rirs=30, rirs_per_room=2, num_music=10, music_seconds=30.0,
-                    num_noise=20, noise_seconds=10.0, num_babble_talkers=8, babble_sentences=8),
+                    num_noise=20, noise_seconds=10.0, num_babble_talkers=8, babble_sentences=8,
+                    evalset_speakers=3, evalset_utts=3),
     "large": dict(num_train_speakers=200, utts_per_speaker=30, sessions_per_speaker=6,
                   num_test_speakers=60, test_utts_per_speaker=16, test_sessions_per_speaker=4,
                   num_trials=30000, num_rirs=200, rirs_per_room=4, num_music=40, music_seconds=40.0,
-                  num_noise=60, noise_seconds=15.0, num_babble_talkers=20, babble_sentences=10),
+                  num_noise=60, noise_seconds=15.0, num_babble_talkers=20, babble_sentences=10,
+                  evalset_speakers=6, evalset_utts=4),
 }
+# Parameters added after corpora of FORMAT_VERSION 1 were generated: a finished corpus whose stamp lacks only
+# these is extended in place (its files are planned identically, the new ones are added), not refused.
+EXTENSION_KEYS = ("evalset_speakers", "evalset_utts")
 DEFAULTS = dict(vox2_format="m4a", short_frac=0.06)
 
 
@@ -78,6 +84,10 @@ def resolve_params(size: str = "default", seed: int = 1234, **overrides) -> dict
         raise ConfError("--vox2-format must be m4a or wav")
     if p["num_test_speakers"] < 2 or p["num_train_speakers"] < 1:
         raise ConfError("the mini corpus needs at least 1 training and 2 test speakers")
+    if p["evalset_speakers"] > 0 and (p["evalset_speakers"] < 2 or p["evalset_utts"] < 2):
+        raise ConfError(
+            "evaluation-set stand-ins need at least 2 speakers and 2 utterances each (or 0 speakers)"
+        )
     p["sentences"] = sentence_source()
     return p
 
@@ -92,10 +102,14 @@ def plan_corpus(params: dict) -> dict:
     texts = {path: vox.format_trials(t) for path, t in trials.items()}
     texts["voxceleb1/vox1_meta.csv"] = vox.vox1_meta(vplan["test"])
     texts["voxceleb2/vox2_meta.csv"] = vox.vox2_meta(vplan["train"])
-    texts["mini_corpus_speakers.tsv"] = vox.speakers_table(vplan)
     texts.update(musan.annotations(mjobs, vplan["babble"]))
     texts.update(rirs.rir_lists(rjobs))
-    return {"jobs": vplan["jobs"] + mjobs + rjobs, "texts": texts, "vox": vplan, "trials": trials}
+    # planned last, so that adding the stand-ins left every other file of a corpus as it was
+    eplan = evalsets.plan_evalsets(rng, params, vplan["pool"], load_sentences())
+    texts.update(eplan["texts"])
+    texts["mini_corpus_speakers.tsv"] = vox.speakers_table(vplan) + evalsets.speakers_rows(eplan["voices"])
+    jobs = vplan["jobs"] + mjobs + rjobs + eplan["jobs"]
+    return {"jobs": jobs, "texts": texts, "vox": vplan, "trials": trials, "evalsets": eplan}
 
 
 def job_outputs(job: dict) -> list[str]:
@@ -148,13 +162,22 @@ def _render_speech(items: list[dict], rootp: Path, tmpdir: str) -> None:
         if to_encode:
             encode_m4a(to_encode)
         for wav, final, tmp, fmt in staged:
-            if fmt != "m4a":
+            if fmt == "flac":
+                _wav_to_flac(wav, tmp)
+            elif fmt != "m4a":
                 shutil.move(wav, tmp)
             os.replace(tmp, final)
     finally:
         for _, _, tmp, _ in staged:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
+
+
+def _wav_to_flac(wav: str, out: str) -> None:
+    import soundfile as sf
+
+    samples, rate = sf.read(wav, dtype="int16")
+    sf.write(out, samples, rate, subtype="PCM_16", format="FLAC")
 
 
 def run_job(root: str, job: dict, soundfont: str | None) -> int:
@@ -180,6 +203,10 @@ def run_job(root: str, job: dict, soundfont: str | None) -> int:
             for out, h in zip(outs, rirs.simulate_room(job)):
                 if not out.exists():
                     _write_wav_atomic(out, h)
+        elif kind == "mix":
+            evalsets.render_mix(job, rootp, tmpdir)
+        elif kind == "room":
+            evalsets.render_room(job, rootp, tmpdir)
         else:
             raise ValueError(f"unknown job kind {kind}")
     return len(outs)
@@ -191,6 +218,8 @@ def _job_cost(job: dict) -> float:
         return 5.0 * job["rt60"] * len(job["pairs"]) * (3 if job["room_type"] == "largeroom" else 1)
     if job["kind"] == "music":
         return 1.0 + job["seconds"] / 10
+    if job["kind"] in ("mix", "room"):
+        return 3.0 + len(job["outs"])
     if job["kind"] == "speech":
         return sum((3.0 if it["voice"]["engine"] == "festival" else 1.0) * (1 + len(it["text"]) / 300)
                    for it in job["items"])
@@ -269,6 +298,7 @@ def _summary(root: Path, params: dict, seconds: float, noop: bool) -> dict:
         "voxceleb2_dev": str(root / "voxceleb2" / "dev" / "aac"),
         "musan": str(root / "musan"),
         "rirs_noises": str(root / "RIRS_NOISES"),
+        "evalsets": {name: str(root / name) for name in evalsets.EVAL_DIRS if params["evalset_speakers"]},
         "trials": {
             "O": str(root / "voxceleb1" / "veri_test2.txt"),
             "E": str(root / "voxceleb1" / "list_test_all2.txt"),
@@ -280,6 +310,13 @@ def _summary(root: Path, params: dict, seconds: float, noop: bool) -> dict:
     }
 
 
+def _extends(have: dict | None, want: dict) -> bool:
+    """`want` only adds EXTENSION_KEYS to the parameters `have` was generated with."""
+    if not isinstance(have, dict) or any(k in have for k in EXTENSION_KEYS):
+        return False
+    return {k: v for k, v in want.items() if k not in EXTENSION_KEYS} == have
+
+
 def check_root(root: Path, params: dict, force: bool) -> str:
     """'done' (stamp matches), 'resume' / 'fresh' (go on), or raise CorpusMismatchError."""
     want = json.loads(_stamp_params(params))
@@ -288,6 +325,8 @@ def check_root(root: Path, params: dict, force: bool) -> str:
         return "done"
     started = _read_json(root / PARAMS)
     if started == want and not force:
+        return "resume"
+    if not force and any(_extends(have, want) for have in (stamp, started)):
         return "resume"
     entries = os.listdir(root) if root.is_dir() else []
     if entries and not force:

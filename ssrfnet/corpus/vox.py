@@ -212,7 +212,8 @@ def plan_vox(rng: random.Random, p: dict) -> dict:
             "fmt": "wav",
         })
     batches = batch_by_speaker(jobs) + batch_by_speaker(test_jobs) + [batch([j]) for j in babble_jobs]
-    return {"train": train, "test": test, "babble": babble, "jobs": batches, "test_jobs": test_jobs}
+    return {"train": train, "test": test, "babble": babble, "jobs": batches, "test_jobs": test_jobs,
+            "pool": pool}
 
 
 def batch(items: list[dict]) -> dict:

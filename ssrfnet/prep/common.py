@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import filecmp
+import json
 import os
 import shutil
 import sys
@@ -23,9 +24,35 @@ from ssrfnet.errors import SSRFNetError
 from ssrfnet.kaldi.datadir import spk2utt_lines
 from ssrfnet.kaldi.table import read_table, write_table
 
+# The stamp ssrfnet.corpus.build writes last at the root of a finished mini corpus (sibling packages may not
+# import each other, so the name is repeated here; a test keeps the two equal).
+MINI_CORPUS_STAMP = ".complete"
+
 
 class PrepError(SSRFNetError, RuntimeError):
     """A data-preparation failure; the message names the file, line or utterance at fault."""
+
+
+def mini_corpus_root(path: str | os.PathLike) -> Path | None:
+    """The mini-corpus root `path` lies in (itself or up to two levels up), or None for real data.
+
+    A directory counts only when its stamp is the corpus generator's JSON (seed, size, format version), so
+    an unrelated `.complete` marker of some download script is not mistaken for it.
+    """
+    path = Path(path).absolute()
+    for candidate in [path, *list(path.parents)[:2]]:
+        try:
+            stamp = json.loads((candidate / MINI_CORPUS_STAMP).read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(stamp, dict) and {"format_version", "seed", "size"} <= set(stamp):
+            return candidate
+    return None
+
+
+def corpus_kind(path: str | os.PathLike) -> str:
+    """'mini' for audio of the synthesised mini corpus, else 'real' (recorded in data/<set>/corpus.json)."""
+    return "mini" if mini_corpus_root(path) is not None else "real"
 
 
 def log(message: str) -> None:

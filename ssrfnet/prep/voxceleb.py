@@ -15,6 +15,7 @@ converted once to 16 kHz wav under a directory (`convert`, parallel, atomic per 
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import shlex
@@ -33,6 +34,7 @@ from ssrfnet.kaldi.trials import (
 )
 from ssrfnet.prep.common import (
     PrepError,
+    corpus_kind,
     install_all,
     known_samples,
     log,
@@ -232,6 +234,14 @@ def find_trial_lists(vox1_root: Path) -> list[Path]:
     return found
 
 
+def write_corpus_info(out: Path, vox1_root: Path, lists: dict) -> None:
+    """data/vox1/corpus.json: where the audio and lists came from, and whether it is the mini corpus
+    (the results table reads it to tell a mini stand-in from VoxCeleb1 itself)."""
+    info = {"set": "vox1", "title": "VoxCeleb1", "corpus": corpus_kind(vox1_root),
+            "root": str(vox1_root.absolute()), "lists": lists}
+    atomic_write_text(out / "corpus.json", json.dumps(info, indent=1, sort_keys=True) + "\n")
+
+
 def warn_invalid_existing(data_root: Path, names: list[str]) -> None:
     """An existing, broken data dir is reported (file/line/utterance) and will be replaced, kept as .bak."""
     for name in names:
@@ -283,6 +293,7 @@ def prepare_voxceleb(
         rel2key = {u.rel: u.key for u in vox1}
         if not lists:
             log(f"WARNING: no cleaned trial list ({', '.join(CLEANED_LISTS)}) in {vox1_root}; no vox1 trials")
+        converted = {}
         for src in lists:
             dst = stage / "vox1" / "trials" / CLEANED_LISTS[src.name]
             try:
@@ -290,6 +301,8 @@ def prepare_voxceleb(
             except TrialsError as err:
                 raise PrepError(str(err)) from None
             log(f"{src} -> {dst.relative_to(stage)}: {count} trials")
+            converted[dst.stem] = {"source": str(src.absolute()), "format": "challenge", "trials": count}
+        write_corpus_info(stage / "vox1", vox1_root, converted)
 
         cdir = Path(convert_dir) if convert_dir else vox2_root / "dev" / "wav"
         wav2 = wav_entries(vox2, m4a_mode, cdir, nj)

@@ -14,6 +14,7 @@ and `<exp>/results.{md,json}` plus the README results section (ssrfnet.scoring.r
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from dataclasses import dataclass
@@ -34,7 +35,7 @@ from ssrfnet.scoring.cosine import (
     trial_indices,
 )
 from ssrfnet.scoring.det import plot_det
-from ssrfnet.scoring.metrics import compute_metrics, format_metrics
+from ssrfnet.scoring.metrics import ScoreError, compute_metrics, format_metrics
 from ssrfnet.scoring.report import model_info, write_results
 
 PROTOCOL_NOTE = (
@@ -52,6 +53,22 @@ def list_name(path: str | os.PathLike) -> str:
         if name.endswith(ext):
             return name[: -len(ext)]
     return name
+
+
+def list_info(trial_file: str | os.PathLike) -> dict:
+    """What the table says about a list: its file and, for `data/<set>/trials/<list>.kaldi`, the set and
+    corpus recorded by stage 0 in `data/<set>/corpus.json` (mini stand-in or real data)."""
+    path = Path(trial_file)
+    info: dict = {"trials": str(path)}
+    corpus_json = path.parent.parent / "corpus.json"
+    if path.parent.name == "trials" and corpus_json.is_file():
+        try:
+            corpus = json.loads(corpus_json.read_text(encoding="utf-8"))
+        except ValueError:
+            _log(f"WARNING: {corpus_json}: not valid JSON; the results table cannot tell its corpus")
+            return info
+        info.update({k: corpus[k] for k in ("set", "title", "corpus") if k in corpus})
+    return info
 
 
 def write_score_file(path, trials, scores) -> None:
@@ -135,6 +152,7 @@ def score_experiment(
         "p_targets": list(p_targets),
         "protocol_note": PROTOCOL_NOTE,
         "lists": {},
+        "list_info": {},
     }
     calibrator = None
     if calibration is not None:
@@ -147,10 +165,12 @@ def score_experiment(
             calibrator.check_durations(trials, trial_file)
     for trial_file, trials in lists.items():
         name = list_name(trial_file)
+        if name in results["lists"]:
+            raise ScoreError(f"{trial_file}: another trial list is also named {name!r}; rename one of them")
         scored = ScoredList(name, trial_file, trials, *trial_indices(trials, emb, trial_file))
-        systems = score_list(scored, emb, vectors, protocols, scores_dir, cohort=cohort, top_n=top_n,
-                             calibrator=calibrator, p_targets=p_targets, det=det)
-        results["lists"][name] = systems
+        results["lists"][name] = score_list(scored, emb, vectors, protocols, scores_dir, cohort=cohort,
+                                            top_n=top_n, calibrator=calibrator, p_targets=p_targets, det=det)
+        results["list_info"][name] = list_info(trial_file)
 
     if dev_trials:
         results["threshold"] = calibrate_threshold(

@@ -13,6 +13,7 @@ from ssrfnet.errors import SSRFNetError
 from ssrfnet.fileio import atomic_write_json, atomic_write_text
 from ssrfnet.models import load_model
 from ssrfnet.models.summary import model_summary
+from ssrfnet.scoring.published import published_cell, published_notes, published_summary
 
 BEGIN = "<!-- ssrfnet:{name} begin (generated; edits inside are overwritten) -->"
 END = "<!-- ssrfnet:{name} end -->"
@@ -83,15 +84,18 @@ def results_markdown(results: dict) -> str:
         lines.append(results["protocol_note"])
     lines.append("")
     dcf_cols = " | ".join(f"minDCF (p={p:g})" for p in p_targets)
-    header = f"| trials | system | EER (%) | {dcf_cols} | # trials |"
+    header = f"| trials | system | EER (%) | {dcf_cols} | # trials | published EER (%), same protocol |"
     lines.append(header)
-    lines.append("|" + "---|" * (4 + len(p_targets)))
+    lines.append("|" + "---|" * (5 + len(p_targets)))
     for list_name, systems in results.get("lists", {}).items():
         for system, m in systems.items():
             dcfs = " | ".join(f"{m[f'min_dcf_{p:g}']:.4f}" for p in p_targets)
             lines.append(
-                f"| {list_name} | {system_title(system)} | {m['eer']:.3f} | {dcfs} | {m['num_trials']:,} |"
+                f"| {list_name} | {system_title(system)} | {m['eer']:.3f} | {dcfs} | {m['num_trials']:,} "
+                f"| {published_cell(list_name, system, results)} |"
             )
+    for note in published_notes(results):
+        lines += ["", note]
     lines.extend(calibration_markdown(results, p_targets))
     if results.get("threshold"):
         th = results["threshold"]
@@ -145,6 +149,7 @@ def update_readme(path: str | os.PathLike, name: str, title: str, body: str) -> 
 def write_results(exp_dir: str | os.PathLike, results: dict) -> str:
     """Write results.json, results.md and the README results section; return the markdown."""
     exp_dir = Path(exp_dir)
+    results = {**results, "published": published_summary(results)}
     atomic_write_json(exp_dir / "results.json", results, indent=2, sort_keys=True)
     table = results_markdown(results)
     atomic_write_text(exp_dir / "results.md", f"# Results: {exp_dir.name}\n\n{table}")

@@ -1,5 +1,8 @@
 """The whole recipe, stages 0-6, on a tiny synthesised corpus: what a user gets from `./run.sh`.
 
+Every evaluation set (VoxCeleb1 O/E/H and the stand-ins of VoxSRC-23, VCMix, VOiCES, CN-Celeb1 and SITW)
+is prepared, extracted and scored, and the results table has a row for each of their lists.
+
 Runs in a scratch copy of egs/voxceleb (links to the real scripts, its own conf/, data/, exp/ and corpora/),
 with the mini configuration shortened to a few training steps. Then checks that every stage left what the
 next one reads, that a finished stage re-runs without changing anything, and that resuming training from
@@ -36,6 +39,14 @@ SHORT_SCHEDULE = """
 """
 
 TINY = ("--mini-size", "tiny", "--nj", "2", "--conf", "conf/tiny.conf")
+EVAL_LISTS = {
+    "vox1": ["vox1_E_cleaned", "vox1_H_cleaned", "vox1_O_cleaned"],
+    "voxsrc23": ["voxsrc23_test"],
+    "vcmix": ["vcmix_test"],
+    "voices": ["voices_dev", "voices_eval"],
+    "cnceleb": ["cnceleb1_eval"],
+    "sitw": ["sitw_dev_core-core", "sitw_eval_core-core"],
+}
 
 pytestmark = [
     pytest.mark.slow,
@@ -89,6 +100,7 @@ def test_stage0_data_dirs_pass_kaldi_validation(recipe: Path):
         "musan_music",
         "musan_speech",
         "rirs",
+        *EVAL_LISTS,
     )
     for name in names:
         subprocess.run(
@@ -97,8 +109,10 @@ def test_stage0_data_dirs_pass_kaldi_validation(recipe: Path):
             check=True,
             capture_output=True,
         )
-    trials = sorted(p.name for p in (recipe / "data/vox1/trials").iterdir())
-    assert trials == ["vox1_E_cleaned.kaldi", "vox1_H_cleaned.kaldi", "vox1_O_cleaned.kaldi"]
+    for name, lists in EVAL_LISTS.items():
+        trials = sorted(p.name for p in (recipe / f"data/{name}/trials").iterdir())
+        assert trials == [f"{lst}.kaldi" for lst in lists], name
+        assert json.loads((recipe / f"data/{name}/corpus.json").read_text())["corpus"] == "mini"
     assert (recipe / "data/vox2_heldout/trials/heldout.kaldi").stat().st_size > 0
 
 
@@ -118,10 +132,18 @@ def test_every_test_utterance_has_an_embedding(recipe: Path, monkeypatch):
 
     monkeypatch.chdir(recipe)  # scp files name their arks relative to the recipe directory, as in Kaldi
 
-    utts = [line.split()[0] for line in (recipe / "data/vox1/utt2spk").read_text().splitlines()]
-    embeddings = dict(kaldiio.load_scp(str(recipe / "exp/ssrfnet/embeddings/vox1/xvector.scp")))
-    assert sorted(embeddings) == sorted(utts)
-    assert all(vec.shape == (192,) for vec in embeddings.values())
+    every = []
+    for name in EVAL_LISTS:
+        utts = [line.split()[0] for line in (recipe / f"data/{name}/utt2spk").read_text().splitlines()]
+        embeddings = dict(kaldiio.load_scp(str(recipe / f"exp/ssrfnet/embeddings/{name}/xvector.scp")))
+        assert sorted(embeddings) == sorted(utts), name
+        assert all(vec.shape == (192,) for vec in embeddings.values())
+        crops = dict(kaldiio.load_scp(str(recipe / f"exp/ssrfnet/embeddings/{name}/crops.scp")))
+        assert all(c.shape == (10, 192) for c in crops.values()), name
+        every += utts
+    # stage 5 reads one table of all test sets
+    combined = [line.split()[0] for line in (recipe / "exp/ssrfnet/embeddings/test/xvector.scp").open()]
+    assert combined == sorted(every)
 
 
 def test_eval_options_of_the_conf_reach_stage_4(recipe: Path, monkeypatch):
@@ -136,12 +158,18 @@ def test_eval_options_of_the_conf_reach_stage_4(recipe: Path, monkeypatch):
 def test_scores_results_and_export(recipe: Path):
     exp = recipe / "exp" / "ssrfnet"
     results = json.loads((exp / "results.json").read_text())
-    text = json.dumps(results)
-    for name in ("vox1_O_cleaned", "vox1_E_cleaned", "vox1_H_cleaned"):
-        assert name in text
     table = (exp / "results.md").read_text()
     assert "EER" in table and "minDCF" in table
-    assert list((exp / "scores").glob("*.png")), "DET plots"
+    every_list = [lst for lists in EVAL_LISTS.values() for lst in lists]
+    assert sorted(results["lists"]) == sorted(every_list)
+    for name in every_list:
+        assert results["list_info"][name]["corpus"] == "mini", name
+        assert f"| {name} | cosine, mean of crop x crop cosines (official) |" in table, name
+        assert f"| {name} | AS-norm top-" in table, name
+        assert (exp / "scores" / f"{name}.det.png").is_file(), name
+        assert (exp / "scores" / f"{name}.result").read_text().count("EER") == 4, name
+    assert "not comparable: mini stand-in, not VCMix" in table
+    assert "**The mini run is not the paper's experiment**" in table
     assert (exp / "export" / "model.onnx").is_file()
     assert (exp / "export" / "model.pt").is_file()
     assert "EER" in (exp / "README.md").read_text()
