@@ -28,7 +28,7 @@ SIZE_FLAGS = {
     "noise_seconds": "maximum noise clip length in seconds",
     "num_babble_talkers": "MUSAN-like speech files (one TTS talker each, for babble)",
     "babble_sentences": "sentences per speech file",
-    "evalset_speakers": "stand-in speakers per evaluation set (VoxSRC-23, VCMix, VOiCES, CN-Celeb, SITW); 0 = none",
+    "evalset_speakers": "stand-in speakers per evaluation set (VoxSRC-23, VCMix, ...; 0: no stand-ins)",
     "evalset_utts": "utterances per stand-in speaker and role",
 }
 
