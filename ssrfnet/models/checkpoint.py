@@ -18,7 +18,7 @@ from ssrfnet.errors import CheckpointError
 from ssrfnet.fileio import atomic_torch_save
 from ssrfnet.models.build import MODEL_DEFAULTS, build_model, resolve_config
 from ssrfnet.models.fast import use_fast_kernels, use_plain_ops
-from ssrfnet.models.official import from_official, raise_key_mismatch
+from ssrfnet.models.official import from_official, official_config, raise_key_mismatch
 
 FORMAT = "ssrfnet-model"
 VERSION = 1
@@ -96,7 +96,7 @@ def read_checkpoint(path: str | os.PathLike) -> dict:
 
 
 def model_config(ckpt: dict) -> dict:
-    """The flat model config stored in (or implied by) a checkpoint dict."""
+    """The flat model config stored in (our format) or implied by (official formats) a checkpoint dict."""
     if ckpt.get("format") == FORMAT:
         return dict(ckpt["config"])
-    raise CheckpointError("only ssrfnet-model checkpoints carry a flat model config")
+    return official_config(ckpt)

@@ -187,6 +187,22 @@ def _is_official_ssrfnet(state: dict) -> bool:
     return has_student and any(k.startswith("classifier.") for k in state)
 
 
+def official_config(ckpt: dict) -> dict:
+    """The flat model config of an official checkpoint dict: the model `from_official` builds for it."""
+    if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
+        raise CheckpointError("not an official checkpoint: expected a dict with a 'state_dict' entry")
+    mc = ckpt.get("model_config")
+    if _is_official_ssrfnet(ckpt["state_dict"]):
+        if isinstance(mc, dict) and "student" in mc:
+            return ssrfnet_config_from_official(mc)
+        return {"model_type": "ssrfnet"}
+    if isinstance(mc, dict) and "stages_setup" in mc:
+        return redimnet_config_from_official(mc)
+    raise CheckpointError("unrecognised official checkpoint: neither an IDRnD ReDimNet hub dict "
+                          "(model_config with stages_setup) nor an SSRFNet state_dict "
+                          "(student_model.* / classifier.* keys)")
+
+
 def from_official(ckpt: dict) -> nn.Module:
     """Official checkpoint dict -> eval-mode model mapping float32 16 kHz (B, N) waveform to (B, 192).
 
@@ -197,23 +213,12 @@ def from_official(ckpt: dict) -> nn.Module:
     """
     from ssrfnet.models.build import build_model
 
-    if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
-        raise CheckpointError("not an official checkpoint: expected a dict with a 'state_dict' entry")
+    cfg = official_config(ckpt)
+    model = build_model(cfg)
     state = ckpt["state_dict"]
-    mc = ckpt.get("model_config")
-    if _is_official_ssrfnet(state):
+    if cfg["model_type"] == "ssrfnet":
         state = {k: v for k, v in state.items() if not k.startswith(_TRAINING_PREFIXES)}
-        if isinstance(mc, dict) and "student" in mc:
-            cfg = ssrfnet_config_from_official(mc)
-        else:
-            cfg = {"model_type": "ssrfnet"}
-        model = build_model(cfg)
         load_mapped_state_dict(model, state, ssrfnet_official_key)
-    elif isinstance(mc, dict) and "stages_setup" in mc:
-        model = build_model(redimnet_config_from_official(mc))
-        load_mapped_state_dict(model, state, redimnet_official_key)
     else:
-        raise CheckpointError("unrecognised official checkpoint: neither an IDRnD ReDimNet hub dict "
-                              "(model_config with stages_setup) nor an SSRFNet state_dict "
-                              "(student_model.* / classifier.* keys)")
+        load_mapped_state_dict(model, state, redimnet_official_key)
     return model.eval()
