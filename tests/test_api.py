@@ -13,7 +13,6 @@ import ssrfnet
 from ssrfnet.audio import AudioError, MultichannelWarning
 from ssrfnet.errors import CheckpointError, InputError, SSRFNetError
 from ssrfnet.export import OnnxModelError, export_model
-from ssrfnet.export.graph import realish_audio
 from ssrfnet.extract import EmbeddingExtractor
 from ssrfnet.models import build_model, save_model
 
@@ -152,7 +151,7 @@ def test_bad_sources_and_options(exp, tmp_path):
         ssrfnet.load_model(tmp_path / "missing.pt")
     junk = tmp_path / "notes.txt"
     junk.write_text("not a model\n")
-    with pytest.raises(CheckpointError, match="not a readable PyTorch checkpoint.*accepted: .*export directory"):
+    with pytest.raises(CheckpointError, match="not a readable PyTorch checkpoint.*accepted: .*export dir"):
         ssrfnet.load_model(junk)
     (tmp_path / "empty").mkdir()
     with pytest.raises(CheckpointError, match="directory without a model; accepted"):

@@ -72,9 +72,10 @@ def trial_list_cost(fp32, int8, data_dir: Path, trial_file: Path, protocol: str,
     from ssrfnet.scoring.cosine import Embeddings, cosine_scores, scoring_vectors, trial_indices
     from ssrfnet.scoring.metrics import compute_eer
 
-    trials = read_trials(trial_file)
+    table = read_table(data_dir / "wav.scp")
+    trials = read_trials(trial_file, utts=[k for k, _ in table])  # names a trial utterance not in wav.scp
     wanted = {t[0] for t in trials} | {t[1] for t in trials}
-    table = [(k, v) for k, v in read_table(data_dir / "wav.scp") if k in wanted]
+    table = [(k, v) for k, v in table if k in wanted]
     labels = np.fromiter((t[2] for t in trials), dtype=bool, count=len(trials))
     row: dict = {"protocol": protocol, "num_trials": len(trials), "num_utterances": len(table)}
     embeddings = {}
