@@ -187,10 +187,12 @@ def export_model(
     formats=("torchscript", "onnx"),
     quantize: str | None = None,
     threshold_file: str | os.PathLike | None = None,
+    int8_per_channel: bool = True,
 ) -> dict:
     """Export `model` to `<out>/model.pt`, `<out>/model.onnx` (+ `model.int8.onnx` with quantize='int8'),
     check parity, time onnxruntime. `config`: the model config (its digest goes into the ONNX metadata);
-    `threshold_file`: stage 5's threshold.json, copied into the export so that it carries its threshold."""
+    `threshold_file`: stage 5's threshold.json, copied into the export so that it carries its threshold;
+    `int8_per_channel`: int8 weight scales per output channel (else per tensor)."""
     if quantize not in QUANTIZE_CHOICES:
         raise ExportError(f"quantize must be one of none, int8, got {quantize!r}")
     if quantize == "int8" and "onnx" not in formats:
@@ -222,7 +224,7 @@ def export_model(
         stale = out_dir / "model.int8.onnx"
         if quantize == "int8":
             runners["onnxruntime_int8"] = add_int8(report, model, example, out_dir, opset, run_onnx, inputs,
-                                                   reference)
+                                                   reference, per_channel=int8_per_channel)
         elif stale.exists():
             stale.unlink()  # an int8 graph of an earlier export must not sit beside this model.onnx
         real = np.resize(inputs["real_b3"].numpy().reshape(-1), length * 3)
