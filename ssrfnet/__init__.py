@@ -24,7 +24,7 @@ __all__ = ["SSRFNetError", "from_pretrained", "load_model", "save_pretrained"]
 
 
 def load_model(source, *, device: str = "cpu", backend: str = "torch", quantized: bool = False,
-               num_threads: int | None = None, threshold: float | None = None, protocol: str | None = None,
+               num_threads: int | None = None, threshold=None, protocol: str | None = None,
                num_crops: int = 10, crop_seconds: float = 3.0, batch_size: int = 40, full_utt: bool = True):
     """Load a speaker model -> `ssrfnet.api.SpeakerModel` (embed, embed_batch, similarity, verify).
 
@@ -33,11 +33,12 @@ def load_model(source, *, device: str = "cpu", backend: str = "torch", quantized
         model.onnx / model.int8.onnx / model.pt, stage 6), an ssrfnet ONNX file, or a save_pretrained
         directory.
     backend: 'torch' (PyTorch; an export directory runs its TorchScript model.pt) or 'onnxruntime' (the
-        exported graph, checked to belong to the model it claims); quantized=True runs model.int8.onnx.
+        exported graph, checked to belong to the model it claims; for a model file, the export/ stage 6
+        wrote beside it); quantized=True runs model.int8.onnx.
     num_threads: CPU threads (torch.set_num_threads for torch, the session's threads for onnxruntime;
         default torch.get_num_threads()).
-    threshold: decision threshold for verify (default: the calibrated one stored with the model, i.e.
-        stage 5's scores/threshold.json or the export's threshold.json).
+    threshold: decision threshold for verify, or a threshold.json path (default: the calibrated one stored
+        with the model, i.e. stage 5's scores/threshold.json or the export's threshold.json).
     protocol: 'crops' (official: mean of the num_crops x num_crops crop cosines) or 'utt' (cosine of the
         utterance embeddings); default the threshold's protocol, else 'crops'.
     num_crops, crop_seconds, batch_size, full_utt: the stage-4 extraction options (--eval-*).

@@ -100,6 +100,10 @@ class SpeakerModel:
     def _threshold(threshold, files: list[Path]) -> dict | None:
         if isinstance(threshold, dict):
             return threshold
+        if isinstance(threshold, (str, os.PathLike)):
+            if not Path(threshold).is_file():
+                raise ThresholdError(f"{threshold}: threshold file not found")
+            return read_threshold(Path(threshold))
         if threshold is not None:
             return {"threshold": float(threshold), "source": "threshold argument"}
         found = next((f for f in files if f.is_file()), None)
@@ -263,20 +267,25 @@ class TorchScriptEmbedder:
         return self.module(wav)
 
 
+def _export_of(model_file: Path, export_dir: Path, quantized: bool, num_threads, thresholds) -> Loaded:
+    """The export beside a model file, checked to have been exported from that very file."""
+    if not export_dir.is_dir():
+        raise CheckpointError(f"{export_dir}: not found; backend='onnxruntime' runs the exported graph of "
+                              f"{model_file} (run stage 6: ssrfnet-export)")
+    from ssrfnet.export.metadata import model_identity
+
+    reference = _torch_checkpoint(model_file, thresholds)
+    expected = model_identity(reference.torch_module, reference.config)
+    expected = {k: expected[k] for k in ("weights_sha256", "embed_dim", "input_samples")}
+    return _onnx_export(export_dir, quantized, num_threads, thresholds, expected, str(model_file))
+
+
 def _experiment_dir(path: Path, backend: str, quantized: bool, num_threads) -> Loaded:
     """exp/<name>: final.pt for torch; its export/ (checked to come from final.pt) for onnxruntime."""
     thresholds = [path / "scores" / "threshold.json"]
     if backend == "torch":
         return _torch_checkpoint(path / "final.pt", thresholds)
-    if not (path / "export").is_dir():
-        raise CheckpointError(f"{path}/export: not found; backend='onnxruntime' runs the exported graph "
-                              "(run stage 6: ssrfnet-export)")
-    from ssrfnet.export.metadata import model_identity
-
-    reference = _torch_checkpoint(path / "final.pt", thresholds)
-    expected = model_identity(reference.torch_module, reference.config)
-    expected = {k: expected[k] for k in ("weights_sha256", "embed_dim", "input_samples")}
-    return _onnx_export(path / "export", quantized, num_threads, thresholds, expected, str(path / "final.pt"))
+    return _export_of(path / "final.pt", path / "export", quantized, num_threads, thresholds)
 
 
 def open_model(source, backend: str = "torch", quantized: bool = False,
@@ -317,14 +326,13 @@ def open_model(source, backend: str = "torch", quantized: bool = False,
         embedder = OnnxEmbedder(path, num_threads=num_threads, quantized=True if quantized else None)
         config = json.loads(embedder.meta["model_config"]) if embedder.meta["model_config"] else None
         return Loaded(embedder, "onnxruntime", path, config, [path.parent / "threshold.json"])
-    if backend == "onnxruntime":
-        raise InputError(f"{path}: backend='onnxruntime' runs an exported graph: give the export directory "
-                         "(stage 6 / ssrfnet-export writes <exp>/export/) or its model.onnx")
+    if backend == "onnxruntime":  # the export stage 6 wrote beside this model file
+        return _export_of(path, path.parent / "export", quantized, num_threads, thresholds)
     return _torch_checkpoint(path, thresholds)
 
 
 def load_model(source, *, device: str = "cpu", backend: str = "torch", quantized: bool = False,
-               num_threads: int | None = None, threshold: float | None = None, protocol: str | None = None,
+               num_threads: int | None = None, threshold=None, protocol: str | None = None,
                num_crops: int = 10, crop_seconds: float = 3.0, batch_size: int = 40,
                full_utt: bool = True) -> SpeakerModel:
     """Load a speaker model for embedding, scoring and verification (see ssrfnet.load_model)."""

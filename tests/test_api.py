@@ -115,6 +115,12 @@ def test_verify_uses_the_calibrated_threshold(exp, audio, tmp_path):
     assert model.verify(audio["a16k"], audio["a16k"]).same_speaker
     forced = model.verify(audio["a16k"], audio["b16k"], threshold=result.score + 1e-3)
     assert not forced.same_speaker and forced.threshold_source == "threshold argument"
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps({"threshold": -1.0, "protocol": "utt"}))
+    by_file = ssrfnet.load_model(exp, threshold=other)
+    assert by_file.protocol == "utt" and by_file.verify(audio["a16k"], audio["b16k"]).same_speaker
+    with pytest.raises(SSRFNetError, match="missing.json: threshold file not found"):
+        ssrfnet.load_model(exp, threshold=tmp_path / "missing.json")
     exported = ssrfnet.load_model(exp / "export", backend="onnxruntime")
     assert exported.threshold == 0.9  # the export directory carries stage 5's threshold.json
     lone = tmp_path / "lone.pt"
@@ -158,15 +164,18 @@ def test_bad_sources_and_options(exp, tmp_path):
         ssrfnet.load_model(tmp_path / "empty")
     with pytest.raises(InputError, match="quantized=True runs model.int8.onnx"):
         ssrfnet.load_model(exp, quantized=True)
-    with pytest.raises(InputError, match="backend='onnxruntime' runs an exported graph"):
-        ssrfnet.load_model(exp / "final.pt", backend="onnxruntime")
+    lone = tmp_path / "lone" / "final.pt"
+    lone.parent.mkdir()
+    shutil.copyfile(exp / "final.pt", lone)
+    with pytest.raises(CheckpointError, match="lone/export: not found; backend='onnxruntime' runs"):
+        ssrfnet.load_model(lone, backend="onnxruntime")
     with pytest.raises(InputError, match="protocol must be one of"):
         ssrfnet.load_model(exp, protocol="plda")
 
 
 def test_onnxruntime_matches_pytorch(exp, audio):
     torch_model = ssrfnet.load_model(exp)
-    for source in (exp, exp / "export", exp / "export" / "model.onnx"):
+    for source in (exp, exp / "final.pt", exp / "export", exp / "export" / "model.onnx"):
         ort_model = ssrfnet.load_model(source, backend="onnxruntime", num_threads=1)
         assert ort_model.backend == "onnxruntime"
         for name in ("a16k", "b8k"):

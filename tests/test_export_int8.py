@@ -7,8 +7,9 @@ import pytest
 import torch
 
 from ssrfnet.audio import write_wav
+from ssrfnet.errors import ConfError
 from ssrfnet.export import ExportError, export_markdown, export_model
-from ssrfnet.export.cost import int8_cost, record_int8_cost
+from ssrfnet.export.cost import int8_cost, parse_eval_sets, record_int8_cost
 from ssrfnet.export.quantize import weight_matmuls
 from ssrfnet.models import build_model
 
@@ -62,7 +63,13 @@ def test_int8_export_report_and_eer_cost(tmp_path):
     assert info["bytes"] < report["onnx_bytes"]  # int8 weights
 
     data = make_data_dir(tmp_path / "dev")
-    cost = int8_cost(out, [(data, [data / "trials"])], num_crops=2, runs=1)
+    sets = parse_eval_sets([f"{data}:{data / 'trials'}"])
+    assert sets == [(data, [data / "trials"])]
+    with pytest.raises(ConfError, match="--int8-eval: .* must be DATA_DIR:TRIALS"):
+        parse_eval_sets([str(data)])
+    with pytest.raises(ConfError, match="nope.kaldi not found"):
+        parse_eval_sets([f"{data}:{data / 'nope.kaldi'}"])
+    cost = int8_cost(out, sets, num_crops=2, runs=1)
     row = cost["eval"]["lists"]["trials"]
     assert row["num_trials"] == 28 and row["num_utterances"] == 8 and row["protocol"] == "crops"
     assert 0 <= row["eer_fp32"] <= 100 and 0 <= row["eer_int8"] <= 100

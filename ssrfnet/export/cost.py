@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ssrfnet.errors import ConfError
 from ssrfnet.export.errors import ExportError
 from ssrfnet.export.runtime import OnnxEmbedder
 from ssrfnet.fileio import atomic_write_text
@@ -125,3 +126,18 @@ def record_int8_cost(export_dir: str | os.PathLike, info: dict) -> dict:
     report["int8"].update(info)
     atomic_write_text(path, json.dumps(report, indent=2) + "\n")
     return report
+
+
+def parse_eval_sets(specs, option: str = "--int8-eval") -> list[tuple[Path, list[Path]]]:
+    """['data/vox1:data/vox1/trials/a.kaldi,data/vox1/trials/b.kaldi', ...] -> [(data dir, [trials])]."""
+    sets = []
+    for spec in specs:
+        data_dir, sep, trials = str(spec).partition(":")
+        files = [Path(t) for t in trials.split(",") if t]
+        if not sep or not data_dir or not files:
+            raise ConfError(f"{option}: {spec!r} must be DATA_DIR:TRIALS[,TRIALS...]")
+        for path in [Path(data_dir) / "wav.scp", *files]:
+            if not path.is_file():
+                raise ConfError(f"{option}: {path} not found (in {spec!r})")
+        sets.append((Path(data_dir), files))
+    return sets

@@ -100,3 +100,9 @@ def model_config(ckpt: dict) -> dict:
     if ckpt.get("format") == FORMAT:
         return dict(ckpt["config"])
     return official_config(ckpt)
+
+
+def load_model_and_config(path: str | os.PathLike, **overrides) -> tuple[nn.Module, dict]:
+    """(eval-mode model, its flat model config) of any model file load_model reads."""
+    ckpt = read_checkpoint(path)
+    return load_model(ckpt, **overrides), model_config(ckpt)
