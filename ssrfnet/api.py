@@ -221,8 +221,6 @@ def _torch_checkpoint(path: Path, threads: list[Path]) -> Loaded:
 
 def _export_identity(export_dir: Path) -> dict:
     report = export_dir / "export.json"
-    if not report.is_file():
-        return {}
     try:
         return json.loads(report.read_text(encoding="utf-8")).get("identity") or {}
     except ValueError as err:
@@ -234,6 +232,9 @@ def _onnx_export(export_dir: Path, quantized: bool, num_threads, thresholds, exp
     from ssrfnet.export.runtime import OnnxEmbedder
 
     name = "model.int8.onnx" if quantized else "model.onnx"
+    if not (export_dir / "export.json").is_file():
+        raise CheckpointError(f"{export_dir}/export.json: not found, the export is incomplete (run stage 6, "
+                              "ssrfnet-export, again)")
     if not (export_dir / name).is_file():
         hint = " (export with --quantize int8)" if quantized else " (run stage 6: ssrfnet-export)"
         raise CheckpointError(f"{export_dir}: no {name}{hint}")

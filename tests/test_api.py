@@ -209,6 +209,9 @@ def test_foreign_or_stale_onnx_is_refused(exp, tmp_path):
     shutil.copyfile(tmp_path / "other" / "model.onnx", stale / "model.onnx")
     with pytest.raises(OnnxModelError, match="exported from another model than .*export.json .*weights"):
         ssrfnet.load_model(stale, backend="onnxruntime")
+    (stale / "export.json").unlink()
+    with pytest.raises(CheckpointError, match="export.json: not found, the export is incomplete"):
+        ssrfnet.load_model(stale, backend="onnxruntime")
     ours = tmp_path / "exp"
     ours.mkdir()
     shutil.copyfile(exp / "final.pt", ours / "final.pt")

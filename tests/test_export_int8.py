@@ -91,6 +91,10 @@ def test_quantize_choices_and_selected_nodes(tmp_path):
     model = build_model(TINY_SSRFNET).eval()
     with pytest.raises(ExportError, match="quantize must be one of"):
         export_model(model, tmp_path, quantize="int4")
+    (tmp_path / "export.json").write_text("{}")
+    with pytest.raises(ExportError, match="differs from PyTorch"):
+        export_model(model, tmp_path, tolerance=-1.0, runs=1, formats=("onnx",))
+    assert not (tmp_path / "export.json").exists()  # a failed export leaves no report to trust
     import onnx
 
     export_model(model, tmp_path, runs=1, batch_sizes=(1,), formats=("onnx",))

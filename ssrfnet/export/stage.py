@@ -199,6 +199,10 @@ def export_model(
         raise ExportError("quantize='int8' quantizes the ONNX graph: include 'onnx' in formats")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    for stale in ("export.json", "model.int8.onnx", "threshold.json"):
+        # export.json is written last and marks a complete export; files of an earlier export that this one
+        # may not rewrite go first, so that a failed export leaves nothing a later load would trust
+        (out_dir / stale).unlink(missing_ok=True)
     model = model.eval().cpu()
     fixed = getattr(model, "crop_samples", None)
     length = int(fixed) if fixed is not None else 3 * SAMPLE_RATE
@@ -221,12 +225,9 @@ def export_model(
         report["files"]["onnx"] = str(onnx_path)
         report["onnx_bytes"] = onnx_path.stat().st_size
         runners = {"onnxruntime": run_onnx}
-        stale = out_dir / "model.int8.onnx"
         if quantize == "int8":
             runners["onnxruntime_int8"] = add_int8(report, model, example, out_dir, opset, run_onnx, inputs,
                                                    reference, per_channel=int8_per_channel)
-        elif stale.exists():
-            stale.unlink()  # an int8 graph of an earlier export must not sit beside this model.onnx
         real = np.resize(inputs["real_b3"].numpy().reshape(-1), length * 3)
         time_backends(report, model, runners, real, length, runs, batch_sizes)
     if threshold_file is not None and Path(threshold_file).is_file():
