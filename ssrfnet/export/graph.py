@@ -2,7 +2,8 @@
 that ONNX Runtime runs (and int8-quantizes) fast.
 
 `exportable(model)` deep-copies the model, puts the plain modules back (the fast CPU kernels have no ONNX
-symbolic), replaces every log-mel front end by `DftLogMel`, and swaps in GEMM twins of the modules that hold
+symbolic) and replaces every log-mel front end by `DftLogMel`; `exportable(model, gemm=True)` (the graph
+that `model.int8.onnx` is quantized from) also swaps in GEMM twins of the modules that hold
 most of the multiply-adds (SV-Mixer CNN layers 1-6, channel mixing, PFM projections): their convolutions are
 written as matrix products over shifted slices (im2col with constant slices, so any input length still
 works), and grouped 1x1 convolutions as one 2-D matrix product per group. Dynamic int8 quantization in
@@ -173,7 +174,7 @@ def _swap_in(model: torch.nn.Module, table: dict[type, type]) -> torch.nn.Module
     return twin(model) if type(model) in table else model
 
 
-def exportable(model: torch.nn.Module, gemm: bool = True) -> torch.nn.Module:
+def exportable(model: torch.nn.Module, gemm: bool = False) -> torch.nn.Module:
     """A deep copy of `model` that the exporters can trace, computing the same maths.
 
     Every log-mel front end becomes DftLogMel, and the SV-Mixer runs its plain ops: its optimised CPU
