@@ -128,3 +128,92 @@ def write_wav(path: str | os.PathLike, samples: np.ndarray, sample_rate: int = S
     """Write 16-bit PCM wav atomically."""
     with atomic_write(path, "wb") as handle:
         sf.write(handle, np.asarray(samples, dtype=np.float32), sample_rate, subtype="PCM_16", format="WAV")
+
+
+class MultichannelWarning(UserWarning):
+    """A stereo input was mixed down to mono."""
+
+
+_INT_SCALE = {np.dtype(np.int16): 2.0**15, np.dtype(np.int32): 2.0**31}
+
+
+def _too_many_channels(samples: np.ndarray, where: str) -> np.ndarray:
+    if samples.shape[1] > 2:
+        raise AudioError(f"{where}: audio has {samples.shape[1]} channels; mono or stereo only: pick a "
+                         "channel first")
+    return samples
+
+
+def _channels_last(x: np.ndarray, where: str) -> np.ndarray:
+    """(samples,) or a 2-D array with the channels on its shorter axis -> (samples, channels)."""
+    if x.ndim == 1:
+        return x[:, None]
+    if x.ndim != 2:
+        raise AudioError(f"{where}: expected a 1-D waveform or a 2-D (channels, samples) array, got shape "
+                         f"{tuple(x.shape)}")
+    return _too_many_channels(x if x.shape[1] <= x.shape[0] else x.T, where)
+
+
+def _as_float(x: np.ndarray, where: str) -> np.ndarray:
+    if x.dtype in _INT_SCALE:
+        return x.astype(np.float32) / _INT_SCALE[x.dtype]
+    if x.dtype.kind != "f":
+        raise AudioError(f"{where}: audio samples of type {x.dtype} (expected float, int16 or int32)")
+    return x.astype(np.float32, copy=False)
+
+
+def _read_any_rate(path: str, where: str) -> tuple[np.ndarray, int]:
+    if is_pipe(path):
+        return read_audio(path, where=where)[:, None], SAMPLE_RATE
+    if not os.path.isfile(path):
+        raise AudioError(f"{where}: audio file not found")
+    try:
+        samples, rate = sf.read(path, dtype="float32", always_2d=True)
+    except (RuntimeError, sf.LibsndfileError) as err:
+        raise AudioError(f"{where}: cannot read audio file ({err})") from err
+    return samples, int(rate)
+
+
+def load_waveform(audio, sample_rate: int | None = None, *, where: str = "",
+                  target_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """Any waveform -> float32 mono at `target_rate` (the model's 16 kHz).
+
+    `audio`: a path (any format soundfile reads, or a wav.scp pipe `cmd |` giving 16 kHz), a numpy array or a
+    torch tensor, 1-D or 2-D (channels on the shorter axis); float, int16 or int32 samples. `sample_rate`:
+    the rate of an array or tensor (default `target_rate`); a file's own rate is read from the file, and a
+    `sample_rate` that contradicts it is an error. Stereo is averaged to mono with a MultichannelWarning;
+    more channels, no samples, NaN or Inf raise AudioError naming `where`. Resampling uses torchaudio."""
+    import warnings
+
+    if isinstance(audio, (str, os.PathLike)):
+        where = where or str(audio)
+        samples, rate = _read_any_rate(str(audio), where)
+        samples = _too_many_channels(samples, where)
+        if sample_rate is not None and int(sample_rate) != rate:
+            raise AudioError(f"{where}: sample_rate={sample_rate} given, but the file is {rate} Hz")
+    else:
+        where = where or "audio array"
+        if hasattr(audio, "detach"):  # a torch tensor
+            audio = audio.detach().cpu().numpy()
+        if not isinstance(audio, np.ndarray):
+            raise AudioError(f"{where}: expected a path, a numpy array or a torch tensor, "
+                             f"got {type(audio).__name__}")
+        rate = int(sample_rate) if sample_rate is not None else target_rate
+        samples = _as_float(_channels_last(audio, where), where)
+    if rate <= 0:
+        raise AudioError(f"{where}: sample rate must be positive, got {rate}")
+    if samples.shape[0] == 0:
+        raise AudioError(f"{where}: audio has no samples")
+    bad = ~np.isfinite(samples)
+    if bad.any():
+        raise AudioError(f"{where}: audio contains NaN or Inf (first at sample {int(np.argmax(bad.any(1)))})")
+    if samples.shape[1] == 2:
+        warnings.warn(f"{where}: 2 channels mixed down to mono", MultichannelWarning, stacklevel=3)
+    mono = samples.mean(axis=1, dtype=np.float32)
+    if rate != target_rate:
+        import torch
+        import torchaudio
+
+        mono = torchaudio.functional.resample(torch.from_numpy(np.ascontiguousarray(mono)), rate,
+                                              target_rate).numpy()
+    return np.ascontiguousarray(mono, dtype=np.float32)

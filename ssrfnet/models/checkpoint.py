@@ -16,25 +16,25 @@ from torch import nn
 from ssrfnet.errors import CheckpointError
 from ssrfnet.fileio import atomic_torch_save
 from ssrfnet.models.build import MODEL_DEFAULTS, build_model, resolve_config
-from ssrfnet.models.official import from_official, raise_key_mismatch
+from ssrfnet.models.official import build_recognised, raise_key_mismatch, recognise_official
 from ssrfnet.models.official_files import ModelFile, read_model_source, read_torch_file
 
 FORMAT = "ssrfnet-model"
 VERSION = 1
 
 
-def _plain(value):
+def plain_types(value):
     """Tuples (e.g. ReDimNet stages) as lists: weights_only loading accepts plain types only."""
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        return [plain_types(v) for v in value]
     if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
+        return {k: plain_types(v) for k, v in value.items()}
     return value
 
 
 def write_model_file(path: str | os.PathLike, config: dict, state_dict: dict, **extra) -> None:
     """Write a model file atomically (a temporary file beside `path`, then a rename)."""
-    blob = {"format": FORMAT, "version": VERSION, "config": _plain(dict(config)),
+    blob = {"format": FORMAT, "version": VERSION, "config": plain_types(dict(config)),
             "state_dict": {k: v.detach().cpu() for k, v in state_dict.items()}, **extra}
     atomic_torch_save(blob, Path(path))
 
@@ -45,7 +45,7 @@ def save_model(model: nn.Module, cfg: dict, path: str | os.PathLike, **extra) ->
     write_model_file(path, {k: resolved[k] for k in MODEL_DEFAULTS}, model.state_dict(), **extra)
 
 
-def _strict_load(model: nn.Module, state: dict, where: str) -> None:
+def load_state_strictly(model: nn.Module, state: dict, where: str) -> None:
     ours = model.state_dict()
     missing = sorted(set(ours) - set(state))
     unexpected = sorted(set(state) - set(ours))
@@ -55,33 +55,54 @@ def _strict_load(model: nn.Module, state: dict, where: str) -> None:
     model.load_state_dict(state, strict=True)
 
 
-def load_model(source: str | os.PathLike | dict | list | tuple, **overrides) -> nn.Module:
-    """A model argument or a loaded dict -> eval-mode model: our format, or any official artifact.
+def _files(source) -> list[ModelFile]:
+    return [ModelFile("checkpoint", None, source)] if isinstance(source, dict) else read_model_source(source)
+
+
+def _ours(files: list[ModelFile]) -> dict | None:
+    """The checkpoint dict when `files` is one file of our format (version checked), else None."""
+    ckpt = files[0].ckpt
+    if len(files) != 1 or ckpt.get("format") != FORMAT:
+        return None
+    if int(ckpt.get("version", -1)) != VERSION:
+        raise CheckpointError(f"{files[0].where}: unsupported {FORMAT} version {ckpt.get('version')!r} "
+                              f"(expected {VERSION})")
+    return ckpt
+
+
+def load_model_and_config(source: str | os.PathLike | dict | list | tuple,
+                          **overrides) -> tuple[nn.Module, dict]:
+    """(eval-mode model, its flat model config) of a model argument or a loaded dict: our format, or any
+    official artifact.
 
     `source` is our model file, an official checkpoint (`from_official`), a directory holding the released
     SSRFNet pair, 'sv_mixer.pt,classifier.pt', or a list of paths (`ssrfnet.models.official_files`).
     `overrides` set model keys on top of the file's config (e.g. fast_ops, mel_noise; for the released
     SSRFNet weights, which carry no configuration, the structural keys too).
     """
-    files = [ModelFile("checkpoint", None, source)] if isinstance(source, dict) else read_model_source(source)
-    ckpt = files[0].ckpt
-    if len(files) == 1 and ckpt.get("format") == FORMAT:
-        if int(ckpt.get("version", -1)) != VERSION:
-            raise CheckpointError(f"{files[0].where}: unsupported {FORMAT} version {ckpt.get('version')!r} "
-                                  f"(expected {VERSION})")
-        model = build_model({**ckpt["config"], **overrides})
-        _strict_load(model, ckpt["state_dict"], files[0].where)
-        return model.eval()
-    return from_official(files, **overrides)
+    files = _files(source)
+    ckpt = _ours(files)
+    if ckpt is not None:
+        config = {**ckpt["config"], **overrides}
+        model = build_model(config)
+        load_state_strictly(model, ckpt["state_dict"], files[0].where)
+        return model.eval(), config
+    recognised = recognise_official(files)
+    return build_recognised(recognised, **overrides), {**recognised.config, **overrides}
+
+
+def load_model(source: str | os.PathLike | dict | list | tuple, **overrides) -> nn.Module:
+    """The eval-mode model of a model argument or a loaded dict (see load_model_and_config)."""
+    return load_model_and_config(source, **overrides)[0]
+
+
+def model_config(source: str | os.PathLike | dict | list | tuple) -> dict:
+    """The flat model config stored in (our format) or implied by (official formats) a model argument."""
+    files = _files(source)
+    ckpt = _ours(files)
+    return dict(ckpt["config"]) if ckpt is not None else dict(recognise_official(files).config)
 
 
 def read_checkpoint(path: str | os.PathLike) -> dict:
     """torch.load(weights_only=True) of a checkpoint file; CheckpointError naming the path when unreadable."""
     return read_torch_file(path)
-
-
-def model_config(ckpt: dict) -> dict:
-    """The flat model config stored in (or implied by) a checkpoint dict."""
-    if ckpt.get("format") == FORMAT:
-        return dict(ckpt["config"])
-    raise CheckpointError("only ssrfnet-model checkpoints carry a flat model config")

@@ -112,10 +112,22 @@ def read_torch_file(path: str | os.PathLike) -> dict:
     return obj
 
 
-def _pair_in_directory(directory: Path) -> list[Path]:
+def _pair_candidates(directory: Path) -> tuple[list[Path], list[Path], list[Path]]:
+    """(checkpoint files, those named like the SV-Mixer half, those named like the classifier half)."""
     files = sorted(p for p in directory.iterdir() if p.is_file() and p.suffix in _SUFFIXES)
     student = [p for p in files if "sv_mixer" in p.name.lower() or "svmixer" in p.name.lower()]
     classifier = [p for p in files if "classifier" in p.name.lower()]
+    return files, student, classifier
+
+
+def is_pair_dir(directory: Path) -> bool:
+    """True for a directory with files named like both halves of the released SSRFNet pair."""
+    _, student, classifier = _pair_candidates(directory)
+    return bool(student and classifier)
+
+
+def _pair_in_directory(directory: Path) -> list[Path]:
+    files, student, classifier = _pair_candidates(directory)
     if len(student) == 1 and len(classifier) == 1:
         return [student[0], classifier[0]]
     found = first_items([p.name for p in files]) or "no .pt/.pth/.ckpt files"
