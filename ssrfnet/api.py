@@ -290,7 +290,7 @@ def _experiment_dir(path: Path, backend: str, quantized: bool, num_threads) -> L
 def open_model(source, backend: str = "torch", quantized: bool = False,
                num_threads: int | None = None) -> Loaded:
     """Find out what `source` is (see ACCEPTED) and load it for `backend`."""
-    from ssrfnet.models.official_files import is_pair_dir
+    from ssrfnet.models.official_files import is_pair_dir, model_source_dir
     from ssrfnet.models.pretrained import is_pretrained_dir, load_pretrained
 
     if backend not in BACKENDS:
@@ -302,7 +302,7 @@ def open_model(source, backend: str = "torch", quantized: bool = False,
         # a released SSRFNet pair ('a.pt,b.pt' or its directory) or a released ReDimNet name
         if backend != "torch":
             raise InputError(f"{source}: official weights run with backend='torch' (export them first)")
-        return _torch_checkpoint(source, [])
+        return _torch_checkpoint(source, [model_source_dir(source) / "scores" / "threshold.json"])
     if path.is_dir():
         if is_pretrained_dir(path):
             if backend != "torch":

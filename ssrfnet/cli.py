@@ -75,6 +75,14 @@ def add_model_argument(parser: argparse.ArgumentParser, required: bool = True) -
                              "SSRFNet pair, or a.pt,b.pt (docs/official-models.md)")
 
 
+def add_backend_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--backend", choices=["torch", "onnxruntime"], default="torch",
+                        help="torch (the model file), or onnxruntime (the checked export that stage 6 wrote "
+                             "beside it; CPU)")
+    parser.add_argument("--quantize", choices=["none", "int8"], default="none",
+                        help="int8: run the exported model.int8.onnx (with --backend onnxruntime)")
+
+
 def apply_runtime(args: argparse.Namespace) -> None:
     """Thread count and allocator settings of a CPU-heavy process."""
     keep_freed_memory()

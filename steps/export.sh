@@ -11,6 +11,8 @@ opset=17
 tolerance=        # max abs difference allowed (default: conf --export-tolerance, else 1e-4)
 runs=5            # timed runs per batch size
 num_threads=0     # torch/onnxruntime threads (0: default)
+quantize=none     # int8: also write model.int8.onnx (dynamic int8 quantization of the matrix products)
+int8_eval=        # with --quantize int8: "DATA:TRIALS[,TRIALS] ..." lists on which its EER change is measured
 # End configuration section.
 
 # shellcheck disable=SC2034  # read by utils/parse_options.sh
@@ -24,7 +26,9 @@ Options:
   --opset N          ONNX opset, >= 17 (default 17)
   --tolerance X      parity tolerance (default 1e-4)
   --runs N           timed runs per batch size (default 5)
-  --num-threads N    CPU threads (default: torch default)"
+  --num-threads N    CPU threads (default: torch default)
+  --quantize Q       none|int8: also export model.int8.onnx (default none)
+  --int8-eval SPECS  \"DATA:TRIALS[,TRIALS] ...\": measure int8's EER change and cosine to fp32 there"
 
 echo "$0 $*"
 # shellcheck source=/dev/null
@@ -46,6 +50,11 @@ opts=(--opset "$opset" --runs "$runs" --num-threads "$num_threads")
 [ -f "$exp/config.conf" ] && opts+=(--conf "$exp/config.conf")
 [ -n "$tolerance" ] && opts+=(--export-tolerance "$tolerance")
 [ -n "$data" ] && opts+=(--data "$data")
+opts+=(--quantize "$quantize")
+if [ -n "$int8_eval" ]; then
+  read -r -a eval_specs <<< "$int8_eval"
+  opts+=(--int8-eval "${eval_specs[@]}")
+fi
 
 mkdir -p "$exp/log"
 # shellcheck disable=SC2086  # $cmd holds the launcher and its options

@@ -17,7 +17,9 @@ conf=            # option file (e.g. exp/ssrfnet/config.conf) with the --eval-* 
 num_crops=       # overrides --eval-num-crops of the conf
 write_crops=     # true|false, overrides --eval-write-crops of the conf (false for large cohort sets)
 batch_size=      # crops per forward pass, overrides --eval-batch-size
-num_threads=1    # torch CPU threads per job
+num_threads=1    # torch CPU threads per job (onnxruntime's too)
+backend=torch    # torch | onnxruntime (runs the checked export that stage 6 wrote beside the model; CPU)
+quantize=none    # none | int8 (with --backend onnxruntime: model.int8.onnx)
 stage=0
 # End configuration section.
 
@@ -33,7 +35,9 @@ Options:
   --num-crops N        crops per utterance (default: conf, else 10)
   --write-crops B      true|false: write crops.{ark,scp} (default: conf, else true)
   --batch-size N       crops per forward pass (default: conf, else 40)
-  --num-threads N      torch threads per job (default 1)
+  --num-threads N      torch / onnxruntime threads per job (default 1)
+  --backend B          torch|onnxruntime (default torch; onnxruntime needs stage 6's export)
+  --quantize Q         none|int8 (int8: onnxruntime on model.int8.onnx)
   --stage N            0: extract and merge; 1: merge only"
 
 echo "$0 $*"
@@ -79,7 +83,8 @@ if [ "$stage" -le 0 ]; then
   # shellcheck disable=SC2086  # $cmd holds the launcher and its options
   if ! $cmd "${launcher[@]}" JOB=1:"$nj" "$dir/log/extract.JOB.log" \
       python -m ssrfnet.bin.extract_embeddings "${opts[@]}" --model "$model" --data "$data" \
-        --out-dir "$dir" --job JOB --num-jobs "$nj" --num-threads "$num_threads"; then
+        --out-dir "$dir" --job JOB --num-jobs "$nj" --num-threads "$num_threads" --backend "$backend" \
+        --quantize "$quantize"; then
     echo "$0: extraction failed; see $dir/log/extract.*.log" >&2
     exit 1
   fi

@@ -431,21 +431,22 @@ def test_import_official_cli(tmp_path, capsys):
 
 
 def test_verify_takes_a_pair_directory_or_comma_pair(tmp_path, capsys, monkeypatch):
-    """The --model string reaches load_model intact (our tiny pair needs its config, added by the stub)."""
-    from ssrfnet import evaluate as ssrfnet_evaluate
+    """The --model string reaches the model loader intact (our tiny pair needs its config, added by the
+    stub)."""
     from ssrfnet.audio import write_wav
     from ssrfnet.bin import verify
+    from ssrfnet.models import checkpoint
 
     model = _tiny_ssrfnet(3)
     folder = _write_pair(tmp_path, model, False, False)
     seen = []
-    real = ssrfnet.models.load_model
+    real = checkpoint.load_model_and_config
 
     def load_tiny(source, **overrides):
         seen.append(source)
         return real(source, **TINY, **overrides)
 
-    monkeypatch.setattr(ssrfnet_evaluate, "load_model", load_tiny)
+    monkeypatch.setattr(checkpoint, "load_model_and_config", load_tiny)
     wavs = []
     for i in range(2):
         wavs.append(tmp_path / f"a{i}.wav")

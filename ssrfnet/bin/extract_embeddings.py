@@ -25,12 +25,13 @@ def build_parser():
     parser.add_argument("--num-jobs", type=int, default=1)
     parser.add_argument("--merge", action="store_true", help="merge the job outputs and check coverage")
     parser.add_argument("--prefetch", type=int, default=4, help="audio files read ahead in threads")
+    cli.add_backend_options(parser)
     return parser
 
 
 def run(args) -> int:
+    from ssrfnet.api import open_model
     from ssrfnet.extract import EmbeddingExtractor, extract_job, merge_parts
-    from ssrfnet.models import load_model
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     if args.merge:
@@ -39,8 +40,12 @@ def run(args) -> int:
         return 0
     if not args.model:
         raise ConfError("--model is required (unless --merge)")
-    extractor = EmbeddingExtractor.from_options(load_model(args.model), vars(args), args.device)
-    logging.info("model %s: %s", args.model, extractor.describe())
+    loaded = open_model(args.model, backend=args.backend, quantized=args.quantize == "int8",
+                        num_threads=args.num_threads or None)
+    device = "cpu" if args.backend == "onnxruntime" else args.device
+    extractor = EmbeddingExtractor.from_options(loaded.embedder, vars(args), device)
+    logging.info("model %s (%s%s): %s", args.model, args.backend, ", int8" if args.quantize == "int8" else "",
+                 extractor.describe())
     result = extract_job(extractor, args.data, args.out_dir, job=args.job, num_jobs=args.num_jobs,
                          write_crops=args.eval_write_crops, prefetch=args.prefetch)
     for key, why in result["failed"]:

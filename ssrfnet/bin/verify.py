@@ -23,19 +23,32 @@ def build_parser():
     group.add_argument("--threshold-file", default=None, help="threshold.json from stage 5")
     group.add_argument("--threshold", type=float, default=None, help="decision threshold on the score")
     parser.add_argument("--json", action="store_true", help="print a JSON object")
+    cli.add_backend_options(parser)
     parser.add_argument("audio", nargs=2, help="two wav files (or wav.scp values such as pipes)")
     return parser
 
 
 def run(args) -> int:
-    from ssrfnet.evaluate import load_threshold, verify_pair
+    from ssrfnet import api
     from ssrfnet.fileio import strict_json
 
-    threshold = load_threshold(args.model, args.threshold, args.threshold_file)
-    result = verify_pair(args.model, args.audio, vars(args), threshold, args.device)
+    threshold = args.threshold if args.threshold is not None else args.threshold_file
+    model = api.load_model(args.model, device=args.device, backend=args.backend,
+                           quantized=args.quantize == "int8", num_threads=args.num_threads or None,
+                           threshold=threshold, protocol=args.eval_protocol, num_crops=args.eval_num_crops,
+                           crop_seconds=args.eval_crop_seconds, batch_size=args.eval_batch_size,
+                           full_utt=args.eval_full_utt)
+    a, b = args.audio
+    result = {"audio": list(args.audio)}
+    if model.threshold is None:
+        result.update(score=model.similarity(a, b), protocol=model.protocol)
+    else:
+        decision = model.verify(a, b)
+        result.update(score=decision.score, protocol=decision.protocol, threshold=decision.threshold,
+                      threshold_source=decision.threshold_source, same_speaker=decision.same_speaker)
     if args.json:
         print(strict_json(result, indent=2))
-    elif threshold is None:
+    elif model.threshold is None:
         print(f"score {result['score']:.4f} ({result['protocol']}); no threshold: give --threshold or "
               "--threshold-file (stage 5 writes exp/<name>/scores/threshold.json)")
     else:

@@ -37,6 +37,7 @@ SHORT_SCHEDULE = """
 # an evaluation option in the training conf: stage 3 keeps it in config.conf, stage 4 must obey it
 --eval-num-crops=4
 """
+EVAL_NUM_CROPS = 4
 
 TINY = ("--mini-size", "tiny", "--nj", "2", "--conf", "conf/tiny.conf")
 EVAL_LISTS = {
@@ -139,7 +140,7 @@ def test_every_test_utterance_has_an_embedding(recipe: Path, monkeypatch):
         assert sorted(embeddings) == sorted(utts), name
         assert all(vec.shape == (192,) for vec in embeddings.values())
         crops = dict(kaldiio.load_scp(str(recipe / f"exp/ssrfnet/embeddings/{name}/crops.scp")))
-        assert all(c.shape == (10, 192) for c in crops.values()), name
+        assert all(c.shape == (EVAL_NUM_CROPS, 192) for c in crops.values()), name
         every += utts
     # stage 5 reads one table of all test sets
     combined = [line.split()[0] for line in (recipe / "exp/ssrfnet/embeddings/test/xvector.scp").open()]
@@ -149,10 +150,10 @@ def test_every_test_utterance_has_an_embedding(recipe: Path, monkeypatch):
 def test_eval_options_of_the_conf_reach_stage_4(recipe: Path, monkeypatch):
     import kaldiio
 
-    assert "--eval-num-crops=4" in (recipe / "exp/ssrfnet/config.conf").read_text()
+    assert f"--eval-num-crops={EVAL_NUM_CROPS}" in (recipe / "exp/ssrfnet/config.conf").read_text()
     monkeypatch.chdir(recipe)
     crops = dict(kaldiio.load_scp(str(recipe / "exp/ssrfnet/embeddings/vox1/crops.scp")))
-    assert crops and all(matrix.shape == (4, 192) for matrix in crops.values())
+    assert crops and all(matrix.shape == (EVAL_NUM_CROPS, 192) for matrix in crops.values())
 
 
 def test_scores_results_and_export(recipe: Path):
