@@ -45,7 +45,7 @@ from ssrfnet.kaldi.trials import (
     convert_voxceleb_list,
     write_trials,
 )
-from ssrfnet.prep.audio_jobs import FileTask, collect_samples, run_share, write_shares
+from ssrfnet.prep.audio_jobs import FFMPEG_PIPE, FileTask, collect_samples, run_share, write_shares
 from ssrfnet.prep.common import (
     PrepError,
     install_all,
@@ -57,7 +57,6 @@ from ssrfnet.prep.common import (
 )
 
 AUDIO_EXTS = (".wav", ".m4a")
-FFMPEG_PIPE = "ffmpeg -nostdin -v 8 -i {path} -f wav -ar 16000 -ac 1 -acodec pcm_s16le - |"
 PLAN_FORMAT = "ssrfnet-prepare-voxceleb-plan"
 PLAN_VERSION = 1
 _WHITESPACE = re.compile(r"\s")
