@@ -169,7 +169,9 @@ def print_scale(result: dict) -> None:
     print(f"  {'step':64s} {'seconds':>9s} {'s/100k':>9s} {'peak RSS':>9s}")
     for name, step in result["steps"].items():
         if name.startswith("jobs: "):
-            files = max(1, step["files"])
+            if not step["files"]:
+                continue
+            files = step["files"]
             label = f"{name} (sum, {step['files']} files; slowest job {step['max_job']:.1f} s)"
             print(f"  {label:64s} {step['secs']:9.2f} {step['secs'] * 100_000 / files:9.2f} "
                   f"{step['rss']:6d} MiB")
