@@ -64,14 +64,18 @@ for dir in "$vox1_root" "$vox2_root"; do
   [ -d "$dir" ] || { echo "$0: no such directory: $dir" >&2; exit 1; }
 done
 
-case "$keep_work" in true|false) ;; *) echo "$0: --keep-work takes true or false, not '$keep_work'" >&2; exit 1 ;; esac
+case "$keep_work" in
+  true|false) ;;
+  *) echo "$0: --keep-work takes true or false, not '$keep_work'" >&2; exit 1 ;;
+esac
 [ -n "$work_dir" ] || work_dir=$data/.prepare_voxceleb.work
 
-elapsed() {  # seconds since the EPOCHREALTIME value $1
-  awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf("%.2f", b - a) }'
+now() { echo "${EPOCHREALTIME:-$(date +%s)}"; }  # EPOCHREALTIME: bash 5
+elapsed() {  # seconds since the time $1
+  awk -v a="$1" -v b="$(now)" 'BEGIN { printf("%.2f", b - a) }'
 }
 
-start=$EPOCHREALTIME
+start=$(now)
 python -m ssrfnet.bin.prepare_voxceleb_jobs plan --nj "$nj" --m4a-mode "$m4a_mode" \
   ${convert_dir:+--convert-dir "$convert_dir"} --num-heldout-spk "$num_heldout_spk" \
   --heldout-trials "$heldout_trials" --seed "$seed" "$vox1_root" "$vox2_root" "$data" "$work_dir"
@@ -79,7 +83,7 @@ echo "$0: plan took $(elapsed "$start") s"
 
 num_jobs=$(cat "$work_dir/num_jobs")
 if [ "$num_jobs" -gt 0 ]; then
-  start=$EPOCHREALTIME
+  start=$(now)
   rm -f "$work_dir"/log/files.*.log
   # shellcheck disable=SC2086  # $cmd holds the launcher and its options
   if ! $cmd JOB=1:"$num_jobs" "$work_dir/log/files.JOB.log" \
@@ -91,12 +95,12 @@ if [ "$num_jobs" -gt 0 ]; then
   echo "$0: $num_jobs per-file job(s) took $(elapsed "$start") s"
 fi
 
-start=$EPOCHREALTIME
+start=$(now)
 python -m ssrfnet.bin.prepare_voxceleb_jobs merge "$work_dir"
 echo "$0: merge took $(elapsed "$start") s"
 $keep_work || rm -rf "$work_dir"
 
-start=$EPOCHREALTIME
+start=$(now)
 sets="vox1 vox2_dev vox2_train"
 [ "$num_heldout_spk" -gt 0 ] && sets="$sets vox2_heldout"
 for set in $sets; do
