@@ -96,8 +96,8 @@ if [ "$stage" -le 0 ] && [ "$stop_stage" -ge 0 ]; then
   if $mini; then
     local/make_mini_corpus.sh --nj "$nj" --size "$mini_size" --seed "$mini_seed" "$corpora"
   fi
-  local/prepare_voxceleb.sh --nj "$nj" --m4a-mode "$m4a_mode" --num-heldout-spk "$num_heldout_spk" \
-    "$vox1_root" "$vox2_root" "$data"
+  local/prepare_voxceleb.sh --cmd "$train_cmd" --nj "$nj" --m4a-mode "$m4a_mode" \
+    --num-heldout-spk "$num_heldout_spk" "$vox1_root" "$vox2_root" "$data"
   for set in "${test_sets[@]:1}"; do
     set_opts=()
     if [ "$set" = vcmix ]; then set_opts=(--vox1-root "$vox1_root"); fi  # its targets are VoxCeleb1-O

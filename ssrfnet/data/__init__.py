@@ -1,4 +1,5 @@
-"""Training and evaluation data: crops, the training dataset and sampler, augmentation, packed audio."""
+"""Training and evaluation data: crops, the training dataset and sampler, augmentation, packed audio, and the
+data-wait meter of the training log."""
 
 from ssrfnet.data.crops import crop_starts, make_crops, tile_crop
 from ssrfnet.data.dataset import (
@@ -10,8 +11,9 @@ from ssrfnet.data.dataset import (
     write_spk2id,
 )
 from ssrfnet.data.sampler import ShardedBatchSampler, make_loader
+from ssrfnet.data.timing import DataWaitMeter, WaitInterval
 
 __all__ = [
-    "CropDataset", "DataError", "ShardedBatchSampler", "crop_starts", "make_crops", "make_loader",
-    "read_spk2id", "read_utt2spk", "speaker_index", "tile_crop", "write_spk2id",
+    "CropDataset", "DataError", "DataWaitMeter", "ShardedBatchSampler", "WaitInterval", "crop_starts",
+    "make_crops", "make_loader", "read_spk2id", "read_utt2spk", "speaker_index", "tile_crop", "write_spk2id",
 ]

@@ -12,14 +12,16 @@ import contextlib
 import filecmp
 import json
 import os
+import resource
 import shutil
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from ssrfnet.audio import SAMPLE_RATE, AudioError, audio_num_samples, is_pipe
+from ssrfnet.audio import SAMPLE_RATE, AudioError, audio_num_samples
 from ssrfnet.errors import SSRFNetError
 from ssrfnet.kaldi.datadir import spk2utt_lines
 from ssrfnet.kaldi.table import read_table, write_table
@@ -59,6 +61,21 @@ def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+def peak_rss_mib() -> float:
+    """Peak resident memory of this process so far, in MiB (Linux reports ru_maxrss in KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+@contextlib.contextmanager
+def timed_step(what: str) -> Iterator[None]:
+    """Log `timing: <what>: <s> s, peak RSS <MiB> MiB` when the block finishes (bench scripts parse it).
+
+    The peak is the process's peak so far, so within one process it never decreases from step to step."""
+    start = time.perf_counter()
+    yield
+    log(f"timing: {what}: {time.perf_counter() - start:.3f} s, peak RSS {peak_rss_mib():.0f} MiB")
+
+
 def fmt_dur(num_samples: int, sample_rate: int = SAMPLE_RATE) -> str:
     """Exact decimal seconds (16 kHz sample counts have at most 7 decimals)."""
     text = f"{num_samples / sample_rate:.7f}".rstrip("0")
@@ -93,11 +110,12 @@ def num_samples_parallel(
     return result
 
 
-def known_samples(target: Path, wav: dict[str, str], sources: dict[str, Path]) -> dict[str, int]:
-    """Sample counts to reuse from an existing `target/utt2dur`, so a re-run does not decode pipes again.
+def known_samples(target: Path, wav: dict[str, str], sources: dict[str, str | Path]) -> dict[str, int]:
+    """Sample counts to reuse from an existing `target/utt2dur`, so a re-run reads no audio again.
 
-    Only pipe entries are reused (plain files are cheap to re-check), and only when the wav.scp entry is
-    unchanged and the source file is older than that utt2dur.
+    A count is reused when the utterance's wav.scp entry is unchanged and `sources[key]` (the file the entry
+    reads: the wav itself, or the m4a behind a pipe) is older than that utt2dur. A stat costs about a
+    microsecond; a wav header read fifty, an m4a decode tens of milliseconds, on a million files.
     """
     try:
         old_wav = dict(read_table(target / "wav.scp"))
@@ -107,10 +125,10 @@ def known_samples(target: Path, wav: dict[str, str], sources: dict[str, Path]) -
         return {}
     known = {}
     for key, entry in wav.items():
-        if not is_pipe(entry) or old_wav.get(key) != entry or key not in old_dur:
+        if old_wav.get(key) != entry or key not in old_dur:
             continue
         try:
-            if sources[key].stat().st_mtime >= stamp:
+            if os.stat(sources[key]).st_mtime >= stamp:
                 continue
             known[key] = round(float(old_dur[key]) * SAMPLE_RATE)
         except (OSError, KeyError, ValueError):

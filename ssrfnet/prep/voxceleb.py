@@ -10,7 +10,18 @@ Produces, under `<data>`:
 Each has wav.scp, utt2spk, spk2utt and utt2dur (seconds), keys `<spk>-<session>-<n>` in C-locale order.
 
 m4a audio is either read through an ffmpeg pipe in wav.scp (`pipe`, the default, no extra disk) or
-converted once to 16 kHz wav under a directory (`convert`, parallel, atomic per file, skips done files).
+converted once to 16 kHz wav under a directory (`convert`, atomic per file, skips done files).
+
+Three steps, so that the per-file work (conversion, sample counts) runs as a job array that `--nj 64` on a
+cluster divides (`local/prepare_voxceleb.sh` runs them through `$cmd`):
+  plan    scan both trees and the trial lists, choose the held-out speakers, reuse the sample counts of an
+          earlier run (unchanged entries of files older than its utt2dur), and write the remaining per-file
+          work as job shares in a work directory (`ssrfnet.prep.audio_jobs`);
+  job N   convert and count the files of share N;
+  merge   build every data directory and trials file from the plan and the job results, check them and
+          install them (unchanged ones are left untouched).
+`prepare_voxceleb()` runs the three in this process, the shares on `nj` threads. Everything is linear in
+the number of files: one directory walk, dictionaries keyed by utterance, one sort.
 """
 
 from __future__ import annotations
@@ -18,12 +29,14 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import shlex
-import subprocess
+import shutil
+import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from ssrfnet.fileio import atomic_write_text
+from ssrfnet.fileio import atomic_write, atomic_write_text
 from ssrfnet.kaldi.datadir import DataDirError, validate
 from ssrfnet.kaldi.trials import (
     CLEANED_LISTS,
@@ -32,141 +45,124 @@ from ssrfnet.kaldi.trials import (
     convert_voxceleb_list,
     write_trials,
 )
+from ssrfnet.prep.audio_jobs import FFMPEG_PIPE, FileTask, collect_samples, run_share, write_shares
 from ssrfnet.prep.common import (
     PrepError,
     corpus_kind,
     install_all,
     known_samples,
     log,
-    num_samples_parallel,
     staging,
+    timed_step,
     write_data_dir,
 )
 
 AUDIO_EXTS = (".wav", ".m4a")
-FFMPEG_PIPE = "ffmpeg -nostdin -v 8 -i {path} -f wav -ar 16000 -ac 1 -acodec pcm_s16le - |"
+PLAN_FORMAT = "ssrfnet-prepare-voxceleb-plan"
+PLAN_VERSION = 1
+_WHITESPACE = re.compile(r"\s")
 
 
 class Utt:
-    """One utterance found in a corpus tree."""
+    """One utterance found in a corpus tree (`path` is an absolute path string)."""
 
-    __slots__ = ("key", "spk", "session", "rel", "path")
+    __slots__ = ("key", "spk", "session", "stem", "path")
 
-    def __init__(self, spk: str, session: str, stem: str, path: Path):
-        self.spk, self.session, self.path = spk, session, path
+    def __init__(self, spk: str, session: str, stem: str, path: str):
+        self.spk, self.session, self.stem, self.path = spk, session, stem, path
         self.key = f"{spk}-{session}-{stem}"
-        self.rel = f"{spk}/{session}/{stem}"
+
+    @property
+    def rel(self) -> str:
+        return f"{self.spk}/{self.session}/{self.stem}"
+
+
+def _sorted_entries(path: str) -> list[os.DirEntry]:
+    with os.scandir(path) as entries:
+        return sorted(entries, key=lambda entry: entry.name)
+
+
+def _is_audio(name: str, exts: tuple[str, ...]) -> bool:
+    return os.path.splitext(name)[1].lower() in exts
+
+
+def _audio_below(path: str, exts: tuple[str, ...]) -> str | None:
+    """The first audio file anywhere under directory `path` (for the wrong-depth error), or None."""
+    for dirpath, dirnames, filenames in os.walk(path, followlinks=True):
+        dirnames.sort()
+        for name in sorted(filenames):
+            if _is_audio(name, exts):
+                return os.path.join(dirpath, name)
+    return None
+
+
+def _check_component(path: str, part: str) -> None:
+    if not part or _WHITESPACE.search(part):
+        raise PrepError(f"{path}: path component {part!r} is empty or contains whitespace")
 
 
 def scan_tree(root: Path, exts: tuple[str, ...]) -> list[Utt]:
     """All `<spk>/<session>/<stem>.<ext>` files under `root`, sorted by key; checks names and depth."""
     if not root.is_dir():
         raise PrepError(f"{root}: no such directory (is the corpus root right and fully unpacked?)")
+
+    def misplaced(path: str) -> PrepError:
+        return PrepError(f"{path}: audio file not at <speaker>/<session>/<file> depth under {root}")
+
     utts: dict[str, Utt] = {}
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
-        dirnames.sort()
-        for name in sorted(filenames):
-            path = Path(dirpath) / name
-            stem, ext = os.path.splitext(name)
-            if ext.lower() not in exts:
+    for spk in _sorted_entries(str(root.absolute())):
+        if not spk.is_dir():
+            if _is_audio(spk.name, exts):
+                raise misplaced(spk.path)
+            continue
+        _check_component(spk.path, spk.name)
+        if "-" in spk.name:
+            raise PrepError(f"{spk.path}: speaker directory {spk.name!r} contains '-', which would break "
+                            "key prefixes")
+        for session in _sorted_entries(spk.path):
+            if not session.is_dir():
+                if _is_audio(session.name, exts):
+                    raise misplaced(session.path)
                 continue
-            parts = path.relative_to(root).parts
-            if len(parts) != 3:
-                raise PrepError(f"{path}: audio file not at <speaker>/<session>/<file> depth under {root}")
-            spk, session = parts[0], parts[1]
-            for part in (spk, session, stem):
-                if not part or any(c.isspace() for c in part) or "/" in part:
-                    raise PrepError(f"{path}: path component {part!r} is empty or contains whitespace")
-            if "-" in spk:
-                raise PrepError(
-                    f"{path}: speaker directory {spk!r} contains '-', which would break key prefixes"
-                )
-            utt = Utt(spk, session, stem, path.absolute())
-            if utt.key in utts:
-                raise PrepError(f"{path}: utterance id {utt.key!r} already used by {utts[utt.key].path}")
-            utts[utt.key] = utt
+            _check_component(session.path, session.name)
+            for entry in _sorted_entries(session.path):
+                if entry.is_dir():
+                    found = _audio_below(entry.path, exts)
+                    if found:
+                        raise misplaced(found)
+                    continue
+                stem, ext = os.path.splitext(entry.name)
+                if ext.lower() not in exts:
+                    continue
+                _check_component(entry.path, stem)
+                utt = Utt(spk.name, session.name, stem, entry.path)
+                if utt.key in utts:
+                    raise PrepError(f"{entry.path}: utterance id {utt.key!r} already used by "
+                                    f"{utts[utt.key].path}")
+                utts[utt.key] = utt
     if not utts:
         raise PrepError(f"{root}: no audio files ({', '.join(exts)}) found")
     return [utts[key] for key in sorted(utts)]
 
 
-def _convert_one(job: tuple[Path, Path]) -> None:
-    src, dst = job
-    if dst.is_file() and dst.stat().st_size > 44:
-        return
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp.wav")
-    cmd = [
-        "ffmpeg",
-        "-nostdin",
-        "-v",
-        "8",
-        "-y",
-        "-i",
-        str(src),
-        "-ar",
-        "16000",
-        "-ac",
-        "1",
-        "-acodec",
-        "pcm_s16le",
-        "-f",
-        "wav",
-        str(tmp),
-    ]
-    proc = subprocess.run(cmd, capture_output=True, check=False)
-    if proc.returncode != 0 or not tmp.is_file():
-        tmp.unlink(missing_ok=True)
-        detail = proc.stderr.decode(errors="replace").strip()[-300:]
-        raise PrepError(f"{src}: ffmpeg conversion to wav failed (exit {proc.returncode}): {detail}")
-    os.replace(tmp, dst)
+def wav_entry(utt: Utt, m4a_mode: str, convert_dir: str) -> tuple[str, str, str]:
+    """(wav.scp value, the file that value reads, wav to convert to or ''): wav as it is, m4a as an ffmpeg
+    pipe or converted once under convert_dir."""
+    if utt.path[-4:].lower() == ".wav":
+        return utt.path, utt.path, ""
+    if m4a_mode == "pipe":
+        return FFMPEG_PIPE.format(path=shlex.quote(utt.path)), utt.path, ""
+    if m4a_mode == "convert":
+        dest = f"{convert_dir}/{utt.spk}/{utt.session}/{utt.stem}.wav"
+        return dest, dest, dest
+    raise PrepError(f"unknown m4a mode {m4a_mode!r} (pipe or convert)")
 
 
-def wav_entries(utts: list[Utt], m4a_mode: str, convert_dir: Path | None, nj: int) -> dict[str, str]:
-    """wav.scp values: wav paths as they are; m4a as an ffmpeg pipe or converted once under convert_dir."""
-    wav: dict[str, str] = {}
-    jobs = []
-    for utt in utts:
-        if utt.path.suffix.lower() == ".wav":
-            wav[utt.key] = str(utt.path)
-        elif m4a_mode == "pipe":
-            wav[utt.key] = FFMPEG_PIPE.format(path=shlex.quote(str(utt.path)))
-        elif m4a_mode == "convert":
-            assert convert_dir is not None
-            dst = convert_dir.absolute() / utt.spk / utt.session / (utt.path.stem + ".wav")
-            jobs.append((utt.path, dst))
-            wav[utt.key] = str(dst)
-        else:
-            raise PrepError(f"unknown m4a mode {m4a_mode!r} (pipe or convert)")
-    if jobs:
-        log(
-            f"converting {len(jobs)} m4a files to wav under {convert_dir} ({nj} jobs; done files are skipped)"
-        )
-        with ThreadPoolExecutor(max(1, nj)) as pool:
-            list(pool.map(_convert_one, jobs))
-    return wav
-
-
-def build_set(utts: list[Utt], out: Path, target: Path, wav: dict[str, str], nj: int) -> dict[str, int]:
-    """Write one data dir for `utts`; sample counts from headers (wav) or decoding (pipes)."""
-    where = {u.key: f"utterance {u.key} ({u.path})" for u in utts}
-    jobs = [(key, entry, where[key]) for key, entry in wav.items()]
-    samples = num_samples_parallel(jobs, nj, known=known_samples(target, wav, {u.key: u.path for u in utts}))
-    write_data_dir(out, wav, {u.key: u.spk for u in utts}, samples)
-    return samples
-
-
-def subset_dir(src: Path, out: Path, keep_spks: set[str]) -> None:
-    """Copy the rows of src's tables whose utterance (or speaker, for spk2utt) is kept."""
-    out.mkdir(parents=True, exist_ok=True)
-    utt2spk = dict(line.split() for line in (src / "utt2spk").read_text().splitlines())
-    for name in ("wav.scp", "utt2spk", "utt2dur", "spk2utt"):
-        lines = (src / name).read_text().splitlines(keepends=True)
-        if name == "spk2utt":
-            kept = [line for line in lines if line.split(maxsplit=1)[0] in keep_spks]
-        else:
-            kept = [line for line in lines if utt2spk[line.split(maxsplit=1)[0]] in keep_spks]
-        (out / name).write_text("".join(kept))
+def _converted(path: str) -> bool:
+    try:
+        return os.stat(path).st_size > 44
+    except FileNotFoundError:
+        return False
 
 
 def choose_heldout(spk2utts: dict[str, list[str]], num: int, seed: int) -> list[str]:
@@ -255,6 +251,217 @@ def warn_invalid_existing(data_root: Path, names: list[str]) -> None:
                 )
 
 
+def _plan_set(utts: list[Utt], target: Path, m4a_mode: str, convert_dir: str):
+    """wav.scp entries of one set, the sample counts an earlier run left in `target`, the rest as tasks."""
+    entries = {utt.key: wav_entry(utt, m4a_mode, convert_dir) for utt in utts}
+    wav = {key: entry[0] for key, entry in entries.items()}
+    known = known_samples(target, wav, {key: entry[1] for key, entry in entries.items()})
+    tasks = []
+    for utt in utts:
+        entry, _, dest = entries[utt.key]
+        if dest and not _converted(dest):
+            known.pop(utt.key, None)
+            tasks.append(FileTask(utt.key, entry, utt.path, dest))
+        elif utt.key not in known:
+            tasks.append(FileTask(utt.key, entry, utt.path))
+    return entries, known, tasks
+
+
+def _write_utts(path: Path, sets: dict[str, tuple[list[Utt], dict]]) -> None:
+    """The plan's utterance table: `set key spk session stem entry`, tab-separated, in key order per set."""
+    with atomic_write(path) as handle:
+        for name, (utts, entries) in sets.items():
+            for utt in utts:
+                entry = entries[utt.key][0]
+                if "\t" in entry or "\n" in entry:
+                    raise PrepError(f"utterance {utt.key} ({utt.path}): path contains a tab or newline")
+                handle.write(f"{name}\t{utt.key}\t{utt.spk}\t{utt.session}\t{utt.stem}\t{entry}\n")
+
+
+def plan_voxceleb(
+    vox1_root: str | os.PathLike,
+    vox2_root: str | os.PathLike,
+    data_dir: str | os.PathLike,
+    work_dir: str | os.PathLike,
+    *,
+    nj: int = 4,
+    m4a_mode: str = "pipe",
+    convert_dir: str | os.PathLike | None = None,
+    num_heldout_spk: int = 40,
+    heldout_max_trials: int = 2000,
+    seed: int = 777,
+) -> int:
+    """Step 1: scan, choose, reuse, write the per-file work as at most `nj` shares; returns their number."""
+    vox1_root, vox2_root, data_root, work = Path(vox1_root), Path(vox2_root), Path(data_dir), Path(work_dir)
+    if m4a_mode not in ("pipe", "convert"):
+        raise PrepError(f"--m4a-mode must be pipe or convert, not {m4a_mode!r}")
+    for root, what in ((vox1_root, "VoxCeleb1"), (vox2_root, "VoxCeleb2")):
+        if not root.is_dir():
+            raise PrepError(f"{root}: no such {what} directory")
+    with timed_step("scan"):
+        lists = find_trial_lists(vox1_root)
+        vox1 = scan_tree(vox1_root / "wav", (".wav",))
+        vox2 = scan_tree(vox2_root / "dev" / "aac", AUDIO_EXTS)
+    for root, utts in ((vox1_root / "wav", vox1), (vox2_root / "dev" / "aac", vox2)):
+        log(f"{root}: {len(utts)} utterances of {len({u.spk for u in utts})} speakers")
+    spk2utts: dict[str, list[str]] = {}
+    for utt in vox2:
+        spk2utts.setdefault(utt.spk, []).append(utt.key)
+    heldout = choose_heldout(spk2utts, num_heldout_spk, seed) if num_heldout_spk > 0 else []
+    names = ["vox1", "vox2_dev", "vox2_train"] + (["vox2_heldout"] if heldout else [])
+    with timed_step("check existing data dirs"):
+        warn_invalid_existing(data_root, names)
+    if not heldout and (data_root / "vox2_heldout").exists():
+        log(f"WARNING: --num-heldout-spk 0: {data_root / 'vox2_heldout'} is left over from an earlier run")
+
+    cdir = str(Path(convert_dir).absolute() if convert_dir else (vox2_root / "dev" / "wav").absolute())
+    with timed_step("plan"):
+        work.mkdir(parents=True, exist_ok=True)
+        (work / "plan.json").unlink(missing_ok=True)
+        entries1, known1, tasks1 = _plan_set(vox1, data_root / "vox1", m4a_mode, cdir)
+        entries2, known2, tasks2 = _plan_set(vox2, data_root / "vox2_dev", m4a_mode, cdir)
+        _write_utts(work / "utts.tsv", {"vox1": (vox1, entries1), "vox2": (vox2, entries2)})
+        with atomic_write(work / "known.tsv") as handle:
+            handle.writelines(f"{key} {n}\n" for known in (known1, known2) for key, n in known.items())
+        tasks = tasks1 + tasks2
+        num_jobs = write_shares(work, tasks, nj)
+        plan = {
+            "format": PLAN_FORMAT, "version": PLAN_VERSION, "data_dir": str(data_root.absolute()),
+            "vox1_root": str(vox1_root), "vox2_root": str(vox2_root), "m4a_mode": m4a_mode,
+            "convert_dir": cdir, "heldout": heldout, "heldout_max_trials": heldout_max_trials, "seed": seed,
+            "lists": [str(p.absolute()) for p in lists], "names": names, "num_jobs": num_jobs,
+        }
+        atomic_write_text(work / "num_jobs", f"{num_jobs}\n")
+        atomic_write_text(work / "plan.json", json.dumps(plan, indent=1) + "\n")
+    converts = sum(1 for task in tasks if task.convert_to)
+    log(f"{len(known1) + len(known2)} sample counts reused from earlier data dirs; {len(tasks)} files to "
+        f"read ({converts} to convert to wav under {cdir}) in {num_jobs} job(s)")
+    return num_jobs
+
+
+def read_plan(work_dir: str | os.PathLike) -> dict:
+    path = Path(work_dir) / "plan.json"
+    try:
+        plan = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise PrepError(f"{path}: no readable plan ({err}); run the plan step first") from None
+    if plan.get("format") != PLAN_FORMAT or plan.get("version") != PLAN_VERSION:
+        raise PrepError(f"{path}: not a version-{PLAN_VERSION} stage-0 plan; run the plan step again")
+    return plan
+
+
+def run_voxceleb_job(work_dir: str | os.PathLike, job: int) -> int:
+    """Step 2, job `job` (1-based) of the array; returns the number of files it read."""
+    plan = read_plan(work_dir)
+    if not 1 <= job <= plan["num_jobs"]:
+        raise PrepError(f"--job {job} is outside 1..{plan['num_jobs']} (the plan in {work_dir} has "
+                        f"{plan['num_jobs']} shares)")
+    return run_share(Path(work_dir), job)
+
+
+class _SetTables:
+    """One set's columns from the plan's utterance table, in key order."""
+
+    def __init__(self):
+        self.wav: dict[str, str] = {}
+        self.utt2spk: dict[str, str] = {}
+        self.session: dict[str, str] = {}
+        self.rel2key: dict[str, str] = {}
+
+
+def _read_utts(path: Path) -> dict[str, _SetTables]:
+    sets = {"vox1": _SetTables(), "vox2": _SetTables()}
+    with open(path, encoding="utf-8") as handle:
+        for lineno, line in enumerate(handle, 1):
+            fields = line.rstrip("\n").split("\t")
+            if len(fields) != 6 or fields[0] not in sets:
+                raise PrepError(f"{path}:{lineno}: malformed plan line; run the plan step again")
+            name, key, spk, session, stem, entry = fields
+            tables = sets[name]
+            tables.wav[key], tables.utt2spk[key], tables.session[key] = entry, spk, session
+            tables.rel2key[f"{spk}/{session}/{stem}"] = key
+    return sets
+
+
+def _read_samples(work: Path, num_jobs: int) -> dict[str, int]:
+    samples = {}
+    with open(work / "known.tsv", encoding="utf-8") as handle:
+        for line in handle:
+            key, count = line.split()
+            samples[key] = int(count)
+    samples.update(collect_samples(work, num_jobs))
+    return samples
+
+
+def _write_set(out: Path, tables: _SetTables, keys, samples: dict[str, int]) -> None:
+    wav = {key: tables.wav[key] for key in keys}
+    missing = [key for key in wav if key not in samples]
+    if missing:
+        raise PrepError(f"utterance {missing[0]}: no sample count in the job results ({len(missing)} such); "
+                        "re-run the jobs")
+    write_data_dir(out, wav, {key: tables.utt2spk[key] for key in wav}, samples)
+
+
+def _write_trials(stage: Path, plan: dict, sets: dict[str, _SetTables]) -> None:
+    if not plan["lists"]:
+        log(f"WARNING: no cleaned trial list ({', '.join(CLEANED_LISTS)}) in {plan['vox1_root']}; "
+            "no vox1 trials")
+    converted = {}
+    for src in map(Path, plan["lists"]):
+        dst = stage / "vox1" / "trials" / CLEANED_LISTS[src.name]
+        try:
+            count = convert_voxceleb_list(src, dst, sets["vox1"].rel2key)
+        except TrialsError as err:
+            raise PrepError(str(err)) from None
+        log(f"{src} -> {dst.relative_to(stage)}: {count} trials")
+        converted[dst.stem] = {"source": str(src.absolute()), "format": "challenge", "trials": count}
+    write_corpus_info(stage / "vox1", Path(plan["vox1_root"]), converted)
+    heldout = plan["heldout"]
+    if not heldout:
+        return
+    vox2 = sets["vox2"]
+    spk2utts: dict[str, list[str]] = {spk: [] for spk in heldout}
+    for key, spk in vox2.utt2spk.items():
+        if spk in spk2utts:
+            spk2utts[spk].append(key)
+    trials = heldout_trials(spk2utts, vox2.session, plan["seed"], plan["heldout_max_trials"])
+    write_trials(stage / "vox2_heldout" / "trials" / "heldout.kaldi", trials)
+    atomic_write_text(stage / "vox2_heldout" / "heldout_speakers", "".join(s + "\n" for s in heldout))
+    n_target = sum(t[2] for t in trials)
+    log(f"held out {len(heldout)} speakers: {n_target} target + {len(trials) - n_target} non-target trials")
+
+
+def merge_voxceleb(work_dir: str | os.PathLike) -> None:
+    """Step 3: every data directory and trials file from the plan and the job results, checked, installed."""
+    work = Path(work_dir)
+    plan = read_plan(work)
+    data_root = Path(plan["data_dir"])
+    with timed_step("merge: read the plan and the job results"):
+        sets = _read_utts(work / "utts.tsv")
+        samples = _read_samples(work, plan["num_jobs"])
+    heldout = set(plan["heldout"])
+    with staging(data_root, "prepare_voxceleb") as stage:
+        with timed_step("writing data dirs"):
+            vox1, vox2 = sets["vox1"], sets["vox2"]
+            _write_set(stage / "vox1", vox1, vox1.wav, samples)
+            _write_set(stage / "vox2_dev", vox2, vox2.wav, samples)
+            _write_set(stage / "vox2_train", vox2, [k for k, s in vox2.utt2spk.items() if s not in heldout],
+                       samples)
+            if heldout:
+                _write_set(stage / "vox2_heldout", vox2, [k for k, s in vox2.utt2spk.items() if s in heldout],
+                           samples)
+        with timed_step("trials"):
+            _write_trials(stage, plan, sets)
+        with timed_step("validation"):
+            for name in plan["names"]:
+                try:
+                    validate(stage / name, require_spk_prefix=True, quiet=True)
+                except DataDirError as err:
+                    raise PrepError(f"internal error, produced an invalid data dir: {err}") from None
+        with timed_step("install"):
+            install_all(stage, data_root, plan["names"])
+
+
 def prepare_voxceleb(
     vox1_root: str | os.PathLike,
     vox2_root: str | os.PathLike,
@@ -267,62 +474,21 @@ def prepare_voxceleb(
     heldout_max_trials: int = 2000,
     seed: int = 777,
 ) -> None:
-    vox1_root, vox2_root, data_root = Path(vox1_root), Path(vox2_root), Path(data_dir)
-    if m4a_mode not in ("pipe", "convert"):
-        raise PrepError(f"--m4a-mode must be pipe or convert, not {m4a_mode!r}")
-    for root, what in ((vox1_root, "VoxCeleb1"), (vox2_root, "VoxCeleb2")):
-        if not root.is_dir():
-            raise PrepError(f"{root}: no such {what} directory")
-    lists = find_trial_lists(vox1_root)
-    vox1 = scan_tree(vox1_root / "wav", (".wav",))
-    log(f"{vox1_root / 'wav'}: {len(vox1)} utterances of {len({u.spk for u in vox1})} speakers")
-    vox2 = scan_tree(vox2_root / "dev" / "aac", AUDIO_EXTS)
-    log(f"{vox2_root / 'dev' / 'aac'}: {len(vox2)} utterances of {len({u.spk for u in vox2})} speakers")
-    spk2utts: dict[str, list[str]] = {}
-    for utt in vox2:
-        spk2utts.setdefault(utt.spk, []).append(utt.key)
-    heldout = choose_heldout(spk2utts, num_heldout_spk, seed) if num_heldout_spk > 0 else []
-
-    names = ["vox1", "vox2_dev", "vox2_train"] + (["vox2_heldout"] if heldout else [])
-    warn_invalid_existing(data_root, names)
-    if not heldout and (data_root / "vox2_heldout").exists():
-        log(f"WARNING: --num-heldout-spk 0: {data_root / 'vox2_heldout'} is left over from an earlier run")
-    with staging(data_root, "prepare_voxceleb") as stage:
-        wav1 = {u.key: str(u.path) for u in vox1}
-        build_set(vox1, stage / "vox1", data_root / "vox1", wav1, nj)
-        rel2key = {u.rel: u.key for u in vox1}
-        if not lists:
-            log(f"WARNING: no cleaned trial list ({', '.join(CLEANED_LISTS)}) in {vox1_root}; no vox1 trials")
-        converted = {}
-        for src in lists:
-            dst = stage / "vox1" / "trials" / CLEANED_LISTS[src.name]
-            try:
-                count = convert_voxceleb_list(src, dst, rel2key)
-            except TrialsError as err:
-                raise PrepError(str(err)) from None
-            log(f"{src} -> {dst.relative_to(stage)}: {count} trials")
-            converted[dst.stem] = {"source": str(src.absolute()), "format": "challenge", "trials": count}
-        write_corpus_info(stage / "vox1", vox1_root, converted)
-
-        cdir = Path(convert_dir) if convert_dir else vox2_root / "dev" / "wav"
-        wav2 = wav_entries(vox2, m4a_mode, cdir, nj)
-        build_set(vox2, stage / "vox2_dev", data_root / "vox2_dev", wav2, nj)
-        train_spks = set(spk2utts) - set(heldout)
-        subset_dir(stage / "vox2_dev", stage / "vox2_train", train_spks)
-        if heldout:
-            subset_dir(stage / "vox2_dev", stage / "vox2_heldout", set(heldout))
-            session = {u.key: u.session for u in vox2}
-            trials = heldout_trials({s: spk2utts[s] for s in heldout}, session, seed, heldout_max_trials)
-            write_trials(stage / "vox2_heldout" / "trials" / "heldout.kaldi", trials)
-            atomic_write_text(stage / "vox2_heldout" / "heldout_speakers", "".join(s + "\n" for s in heldout))
-            n_target = sum(t[2] for t in trials)
-            log(
-                f"held out {len(heldout)} speakers: {n_target} target + "
-                f"{len(trials) - n_target} non-target trials"
-            )
-        for name in names:
-            try:
-                validate(stage / name, require_spk_prefix=True, quiet=True)
-            except DataDirError as err:
-                raise PrepError(f"internal error, produced an invalid data dir: {err}") from None
-        install_all(stage, data_root, names)
+    """All of stage 0 in this process: plan into a scratch work dir, the shares on `nj` threads, merge."""
+    data_root = Path(data_dir)
+    created = not data_root.exists()
+    data_root.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=".prepare_voxceleb.work.", dir=data_root))
+    try:
+        num_jobs = plan_voxceleb(vox1_root, vox2_root, data_root, work, nj=nj, m4a_mode=m4a_mode,
+                                 convert_dir=convert_dir, num_heldout_spk=num_heldout_spk,
+                                 heldout_max_trials=heldout_max_trials, seed=seed)
+        if num_jobs:
+            # threads: the work is ffmpeg subprocesses and libsndfile reads, both outside the GIL
+            with ThreadPoolExecutor(min(max(1, nj), num_jobs)) as pool:
+                list(pool.map(lambda job: run_share(work, job), range(1, num_jobs + 1)))
+        merge_voxceleb(work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+        if created and not any(data_root.iterdir()):
+            data_root.rmdir()
