@@ -44,7 +44,7 @@ def test_end_to_end_outputs(corpus, tmp_path):
     assert (exp / "checkpoints/latest").read_text().strip() == "step_00000012.pt"
     text = (exp / "train.log").read_text()
     assert "validation EER" in text and "switching optimizer to sgd" in text
-    assert "grad_norm" in text and "samples/s" in text
+    assert "grad_norm" in text and "samples/s" in text and "data_wait" in text
     obj = torch.load(final, weights_only=True)
     assert obj["format"] == "ssrfnet-model" and obj["model_part"] == "model"
     assert obj["train_info"]["step_range"] == [8, 12]

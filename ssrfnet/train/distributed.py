@@ -65,6 +65,14 @@ def any_true(flag: bool, info: DistInfo) -> bool:
     return bool(t.item() > 0)
 
 
+def max_over_ranks(value: float, info: DistInfo) -> float:
+    if not info.initialised:
+        return float(value)
+    t = torch.tensor([float(value)], device=info.device)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return float(t.item())
+
+
 def mean_over_ranks(values: torch.Tensor, info: DistInfo) -> torch.Tensor:
     if not info.initialised:
         return values

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from torch import nn
 
-from ssrfnet.data import make_loader
+from ssrfnet.data import DataWaitMeter, make_loader
 from ssrfnet.errors import CheckpointError
 from ssrfnet.models import build_model as default_build_model
 from ssrfnet.train import distributed
@@ -104,12 +104,11 @@ def run_steps(state: TrainState, cfg: RunConfig, paths: RunPaths, dist, after_st
     monitor = Monitor(Path(paths.exp_dir), dist.is_main, cfg.mode, state.step, opts["max_steps"],
                       opts["log_every"])
     loader = make_loader(parts.dataset, parts.sampler, opts["num_workers"])
+    data_wait = DataWaitMeter()
     parts.module.train()
     while state.step < opts["max_steps"]:
         parts.sampler.set_position(state.epoch, state.batch)
-        waited_from = time.perf_counter()
-        for batch in loader:
-            monitor.data_wait(time.perf_counter() - waited_from)
+        for batch in data_wait.iterate(loader):
             state.enter_phase()
             lr = state.set_lr()
             result = train_step(module, state.optimizer, state.params, batch, parts.teacher, opts, dist)
@@ -119,7 +118,9 @@ def run_steps(state: TrainState, cfg: RunConfig, paths: RunPaths, dist, after_st
                 log.warning(warning)
                 monitor.scalar("train/nan_skipped", state.nans.total, state.step)
             monitor.step(result, len(batch[2]) * dist.world_size)
-            monitor.maybe_log(state.step, state.epoch, lr)
+            if monitor.due(state.step):
+                wait = distributed.max_over_ranks(data_wait.lap().fraction, dist)
+                monitor.log(state.step, state.epoch, lr, wait)
             last = state.step >= opts["max_steps"]
             if last or (opts["save_every"] > 0 and state.step % opts["save_every"] == 0):
                 state.save(cfg, ckpt_dir, dist)
@@ -129,7 +130,6 @@ def run_steps(state: TrainState, cfg: RunConfig, paths: RunPaths, dist, after_st
                 after_step(state.step)
             if last:
                 break
-            waited_from = time.perf_counter()
     del loader
     monitor.close()
 

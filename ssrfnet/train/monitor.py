@@ -53,11 +53,7 @@ class Monitor:
     def _reset(self) -> None:
         self.sums = dict.fromkeys((*self.NAMES, "gnorm"), 0.0)
         self.count = self.samples = 0
-        self.waited = 0.0
         self.started = time.time()
-
-    def data_wait(self, seconds: float) -> None:
-        self.waited += seconds
 
     def step(self, result, samples: int) -> None:
         """Account one consumed batch (`result`: step.StepResult; skipped steps count samples only)."""
@@ -75,12 +71,17 @@ class Monitor:
             self.writer.add_scalar(name, value, step)
             self.writer.flush()
 
-    def maybe_log(self, step: int, epoch: int, lr: float) -> None:
-        if not self.active or step % self.log_every or not self.count:
+    def due(self, step: int) -> bool:
+        return step % self.log_every == 0
+
+    def log(self, step: int, epoch: int, lr: float, wait: float) -> None:
+        """The interval's line and scalars; `wait`: the fraction of it spent waiting for data (the largest
+        over the ranks: the slowest loader holds every DDP step back)."""
+        if not self.active or not self.count:
             return
         elapsed = max(1e-9, time.time() - self.started)
         means = {k: v / self.count for k, v in self.sums.items()}
-        rate, wait = self.samples / elapsed, min(1.0, self.waited / elapsed)
+        rate = self.samples / elapsed
         log.info("step %d epoch %d loss %.4f sv %.4f kd %.4f acc %.4f lr %.3e grad_norm %.3f samples/s %.1f "
                  "data_wait %.0f%%", step, epoch, means["loss"], means["sv"], means["kd"], means["acc"], lr,
                  means["gnorm"], rate, 100 * wait)
