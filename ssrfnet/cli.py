@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import resource
 import sys
 from collections.abc import Callable
 
@@ -97,13 +98,25 @@ def one_line(err: BaseException) -> str:
     return " ".join(str(err).split()) or type(err).__name__
 
 
+def peak_memory_line(tool: str) -> str:
+    """This process's peak resident memory (and its largest child's, e.g. a DataLoader worker), one line."""
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return f"{tool}: peak resident memory {own:.0f} MiB" + (f" (largest child process {child:.0f} MiB)"
+                                                            if child else "")
+
+
 def run(tool: str, parser: argparse.ArgumentParser, body: Callable[[argparse.Namespace], int | None],
-        argv: list[str] | None = None) -> int:
-    """Parse, set up, run `body(args)`; returns the exit status (see the module docstring)."""
+        argv: list[str] | None = None, memory: bool = False) -> int:
+    """Parse, set up, run `body(args)`; returns the exit status (see the module docstring). `memory`: report
+    the peak resident memory on stderr at the end of a successful run (the stages' tools do)."""
     try:
         args = parse_args(parser, argv, other_keys=_AllOptionNames())
         apply_runtime(args)
-        return int(body(args) or 0)
+        status = int(body(args) or 0)
+        if memory:
+            print(peak_memory_line(tool), file=sys.stderr, flush=True)
+        return status
     except SSRFNetError as err:
         print(f"{tool}: error: {one_line(err)}", file=sys.stderr)
         return 1
@@ -113,10 +126,11 @@ def run(tool: str, parser: argparse.ArgumentParser, body: Callable[[argparse.Nam
 
 
 def main_of(tool: str, build_parser: Callable[[], argparse.ArgumentParser],
-            body: Callable[[argparse.Namespace], int | None]) -> Callable[[list[str] | None], int]:
-    """The `main(argv=None) -> int` of an entry point."""
+            body: Callable[[argparse.Namespace], int | None], memory: bool = False,
+            ) -> Callable[[list[str] | None], int]:
+    """The `main(argv=None) -> int` of an entry point (`memory`: see `run`)."""
     def main(argv: list[str] | None = None) -> int:
-        return run(tool, build_parser(), body, argv)
+        return run(tool, build_parser(), body, argv, memory)
 
     main.__doc__ = f"Entry point of python -m ssrfnet.bin.{tool}."
     return main

@@ -65,3 +65,4 @@ if ! $cmd "$exp/log/export.log" \
   exit 1
 fi
 grep "^export:" "$exp/log/export.log"
+utils/peak_memory.sh "$0" "$exp/log/export.log"

@@ -97,4 +97,5 @@ if ! python -m ssrfnet.bin.extract_embeddings "${opts[@]}" --merge --data "$data
 fi
 cat "$dir/log/merge.log"
 grep -h "WARNING" "$dir"/log/extract.*.log >&2 || true
+utils/peak_memory.sh "$0 (per job)" "$dir"/log/extract.*.log
 echo "$0: embeddings of $data in $dir/xvector.scp"

@@ -93,3 +93,4 @@ if ! $cmd "$exp/log/score.log" \
   exit 1
 fi
 cat "$exp/results.md"
+utils/peak_memory.sh "$0" "$exp/log/score.log"

@@ -119,4 +119,5 @@ echo "$0: log in $exp_dir/log/train.log (progress in $exp_dir/train.log, TensorB
 $cmd "${gpu_opt[@]}" "$exp_dir/log/train.log" \
   OMP_NUM_THREADS="${OMP_NUM_THREADS:-2}" "${launch[@]}" -m ssrfnet.bin.train "${py_args[@]}"
 [ "$node_rank" -ne 0 ] || [ -f "$exp_dir/final.pt" ] || { echo "$0: $exp_dir/final.pt was not written" >&2; exit 1; }
+utils/peak_memory.sh "$0 (per process)" "$exp_dir/log/train.log"
 echo "$0: done, model in $exp_dir/final.pt"

@@ -43,7 +43,7 @@ def run(args) -> int:
     return 0
 
 
-main = cli.main_of("make_calibration_set", build_parser, run)
+main = cli.main_of("make_calibration_set", build_parser, run, memory=True)
 
 
 if __name__ == "__main__":

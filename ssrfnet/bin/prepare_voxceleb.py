@@ -38,7 +38,7 @@ def run(args) -> int:
     return 0
 
 
-main = cli.main_of("prepare_voxceleb", build_parser, run)
+main = cli.main_of("prepare_voxceleb", build_parser, run, memory=True)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -44,7 +44,7 @@ def run(args) -> int:
     return 0
 
 
-main = cli.main_of("score", build_parser, run)
+main = cli.main_of("score", build_parser, run, memory=True)
 
 if __name__ == "__main__":
     sys.exit(main())

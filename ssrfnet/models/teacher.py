@@ -61,6 +61,10 @@ class TeacherNotFoundError(SSRFNetError, FileNotFoundError):
     """The --teacher hub id or directory cannot be loaded."""
 
 
+class TeacherConfigError(SSRFNetError, ValueError):
+    """A teacher configuration that is not WavLM's."""
+
+
 class TeacherExistsError(SSRFNetError, FileExistsError):
     """A directory that should receive a random teacher already holds something else."""
 
@@ -89,6 +93,7 @@ def load_wavlm(name_or_path: str | os.PathLike, local_files_only: bool | None = 
         name = expanded
         if not (Path(name) / "config.json").is_file():
             raise _not_found(name, "the directory has no config.json")
+        read_wavlm_config(Path(name) / "config.json")  # a teacher directory of another model is refused
     elif _looks_like_path(name):
         raise _not_found(name, "no such directory")
     if local_files_only is None:
@@ -173,6 +178,22 @@ class WavLMTeacher(nn.Module):
         return hidden.clone()
 
 
+def read_wavlm_config(path: str | os.PathLike):
+    """A WavLMConfig from a config.json (e.g. conf/wavlm_large.json); a non-WavLM config is refused."""
+    from transformers import WavLMConfig
+
+    path = Path(path)
+    try:
+        with open(path, encoding="utf-8") as handle:
+            fields = json.load(handle)
+    except (OSError, ValueError) as err:
+        raise TeacherConfigError(f"{path}: not a readable JSON model configuration ({err})") from err
+    if not isinstance(fields, dict) or fields.get("model_type") != "wavlm":
+        found = fields.get("model_type") if isinstance(fields, dict) else type(fields).__name__
+        raise TeacherConfigError(f"{path}: model_type {found!r}, not a WavLM configuration ('wavlm')")
+    return WavLMConfig.from_dict(fields)
+
+
 def _random_config(hidden_size: int, num_layers: int, num_heads: int, intermediate_size: int, conv_dim):
     from transformers import WavLMConfig
 
@@ -214,8 +235,12 @@ def make_random_wavlm(
     seed: int = 0,
     conv_dim: int | None = None,
     overwrite: bool = False,
+    config_file: str | os.PathLike | None = None,
 ) -> Path:
     """Save a randomly initialised WavLM (Large-style structure) to `out_dir`; return the directory.
+
+    `config_file`: a WavLM config.json (e.g. conf/wavlm_large.json, the published WavLM Large configuration)
+    giving the whole structure; the size arguments are then not used.
 
     The write is atomic (a temporary directory beside `out_dir`, then a rename). If `out_dir` already holds a
     model with the same structure it is left alone; a different one is an error unless `overwrite`.
@@ -223,10 +248,13 @@ def make_random_wavlm(
     """
     from transformers import WavLMModel
 
-    if hidden_size % num_heads:
+    if config_file:
+        config = read_wavlm_config(config_file)
+    elif hidden_size % num_heads:
         raise ConfError(f"hidden_size {hidden_size} is not divisible by num_heads {num_heads}")
+    else:
+        config = _random_config(hidden_size, num_layers, num_heads, intermediate_size, conv_dim)
     out = Path(out_dir)
-    config = _random_config(hidden_size, num_layers, num_heads, intermediate_size, conv_dim)
     if out.exists():
         if _same_config(out, config.to_dict()):
             return out

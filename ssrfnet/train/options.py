@@ -85,6 +85,9 @@ def _teacher_options(add) -> None:
     add("--teacher-num-heads", type=int, default=4, help="random teacher: attention heads")
     add("--teacher-intermediate-size", type=int, default=1024, help="random teacher: FFN size")
     add("--teacher-conv-dim", type=int, default=0, help="random teacher: CNN channels (0 = WavLM's 512)")
+    add("--teacher-random-config", default="",
+        help="random teacher: a WavLM config.json giving its whole structure (e.g. conf/wavlm_large.json, "
+             "the published WavLM Large configuration); the --teacher-* sizes are then not used")
 
 
 def _stage_options(add) -> None:
@@ -142,4 +145,5 @@ def add_train_options(parser: argparse.ArgumentParser) -> argparse.ArgumentParse
 # Options whose change makes a checkpoint from one run unusable for another (they shape the weights).
 MODEL_SHAPING_TRAIN_KEYS = (
     "teacher", "teacher_layers", "teacher_hidden_size", "teacher_num_layers", "teacher_random_init",
+    "teacher_random_config",
 )

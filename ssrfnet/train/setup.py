@@ -50,7 +50,7 @@ def make_random_teacher(options: dict) -> None:
         options["teacher"], hidden_size=options["teacher_hidden_size"],
         num_layers=options["teacher_num_layers"], num_heads=options["teacher_num_heads"],
         intermediate_size=options["teacher_intermediate_size"], seed=options["seed"],
-        conv_dim=options["teacher_conv_dim"] or None,
+        conv_dim=options["teacher_conv_dim"] or None, config_file=options["teacher_random_config"] or None,
     )
 
 
