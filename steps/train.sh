@@ -4,7 +4,8 @@
 #
 # Writes <exp-dir>/config.conf (effective options), spk2id, train.log, tensorboard/, checkpoints/step_N.pt
 # (+ checkpoints/latest) and final.pt (average of the last --num-avg checkpoints) + final.json; the job log
-# is <exp-dir>/log/train.log. Re-running the same command after a crash resumes from checkpoints/latest.
+# is <exp-dir>/log/train.log (train.node<R>.log on node R of a multi-node run, all nodes sharing <exp-dir>).
+# Re-running the same command after a crash resumes from checkpoints/latest.
 #
 # Multi-node on SLURM (2 nodes x 4 GPUs): run this script once per node, e.g. from an sbatch script
 #   #SBATCH --nodes=2 --ntasks-per-node=1 --gres=gpu:4
@@ -22,6 +23,7 @@ nnodes=1            # nodes taking part (multi-node: run this script on each one
 node_rank=0         # this node's rank, 0..nnodes-1
 rdzv_endpoint=localhost:29400   # host:port of the rendezvous (node 0 is fine)
 rdzv_id=ssrfnet     # a job id shared by the nodes of one run
+rdzv_timeout=600    # seconds a node waits for the others to join the rendezvous before it gives up
 mode=               # distill (stage 2) | ssrfnet (stage 3)
 init=               # stage 3: stage-2 model, e.g. exp/svmixer/final.pt
 augment_dir=        # dir holding musan_noise, musan_music, musan_speech and rirs (e.g. data)
@@ -54,7 +56,7 @@ e.g.: $0 --cmd \"\$cuda_cmd\" --mode distill --conf conf/ssrfnet.conf --augment-
         data/vox2_train data/vox2_heldout exp/svmixer
       $0 --cmd \"\$cuda_cmd\" --gpus 4 --mode ssrfnet --conf conf/ssrfnet.conf --init exp/svmixer/final.pt \\
         --augment-dir data data/vox2_train data/vox2_heldout exp/ssrfnet
-Options: --cmd --gpus --nnodes --node-rank --rdzv-endpoint --rdzv-id --mode --conf --init
+Options: --cmd --gpus --nnodes --node-rank --rdzv-endpoint --rdzv-id --rdzv-timeout --mode --conf --init
          --augment-dir --musan-dir --rirs-dir --dev-trials --num-workers --train-opts"
 # shellcheck source=/dev/null
 . utils/parse_options.sh || exit 1
@@ -69,6 +71,10 @@ dev_data=$2
 exp_dir=$3
 
 case "$mode" in distill|ssrfnet) ;; *) echo "$0: --mode must be distill or ssrfnet, got '$mode'" >&2; exit 1 ;; esac
+if ! [[ "$nnodes" =~ ^[1-9][0-9]*$ ]] || ! [[ "$node_rank" =~ ^[0-9]+$ ]] || [ "$node_rank" -ge "$nnodes" ]; then
+  echo "$0: --node-rank $node_rank is out of range for --nnodes $nnodes (ranks run 0..nnodes-1)" >&2
+  exit 1
+fi
 for f in "$train_data/wav.scp" "$train_data/utt2spk"; do
   [ -f "$f" ] || { echo "$0: no such file $f" >&2; exit 1; }
 done
@@ -107,17 +113,27 @@ for c in "${confs[@]}"; do py_args+=(--conf "$c"); done
 
 if [ "$nnodes" -gt 1 ]; then
   launch=(torchrun --nnodes "$nnodes" --node-rank "$node_rank" --nproc-per-node "$nproc_per_node"
-          --rdzv-backend c10d --rdzv-endpoint "$rdzv_endpoint" --rdzv-id "$rdzv_id")
+          --rdzv-backend c10d --rdzv-endpoint "$rdzv_endpoint" --rdzv-id "$rdzv_id"
+          --rdzv-conf "join_timeout=$rdzv_timeout")
 else
   launch=(torchrun --standalone --nnodes 1 --nproc-per-node "$nproc_per_node")
 fi
 
 mkdir -p "$exp_dir/log"
+job_log=$exp_dir/log/train.log
+[ "$nnodes" -gt 1 ] && job_log=$exp_dir/log/train.node$node_rank.log
 echo "$0: training --mode $mode on $nnodes node(s) x $nproc_per_node process(es) -> $exp_dir"
-echo "$0: log in $exp_dir/log/train.log (progress in $exp_dir/train.log, TensorBoard in $exp_dir/tensorboard)"
+echo "$0: log in $job_log (progress in $exp_dir/train.log, TensorBoard in $exp_dir/tensorboard)"
 # shellcheck disable=SC2086  # $cmd holds the launcher and its options
-$cmd "${gpu_opt[@]}" "$exp_dir/log/train.log" \
-  OMP_NUM_THREADS="${OMP_NUM_THREADS:-2}" "${launch[@]}" -m ssrfnet.bin.train "${py_args[@]}"
+if ! $cmd "${gpu_opt[@]}" "$job_log" \
+    OMP_NUM_THREADS="${OMP_NUM_THREADS:-2}" "${launch[@]}" -m ssrfnet.bin.train "${py_args[@]}"; then
+  if grep -q RendezvousTimeoutError "$job_log"; then
+    echo "$0: error: no rendezvous of $nnodes node(s) at $rdzv_endpoint (--rdzv-id $rdzv_id) within" \
+      "$rdzv_timeout s: start stage 3 on every node with the same --rdzv-endpoint, reachable from all of" \
+      "them, and the same --rdzv-id (see $job_log)" >&2
+  fi
+  exit 1
+fi
 [ "$node_rank" -ne 0 ] || [ -f "$exp_dir/final.pt" ] || { echo "$0: $exp_dir/final.pt was not written" >&2; exit 1; }
-utils/peak_memory.sh "$0 (per process)" "$exp_dir/log/train.log"
+utils/peak_memory.sh "$0 (per process)" "$job_log"
 echo "$0: done, model in $exp_dir/final.pt"

@@ -113,3 +113,30 @@ def test_cli(tmp_path):
     assert cfg["hidden_size"] == 32 and cfg["conv_dim"] == [16] * 7
     assert main(args) == 0
     assert main([*args[:-2], "--conv-dim", "32"]) == 1
+
+
+def test_a_teacher_directory_of_another_model_is_refused(tmp_path):
+    from ssrfnet.models.teacher import TeacherConfigError, load_wavlm
+
+    (tmp_path / "config.json").write_text('{"model_type": "hubert", "hidden_size": 768}')
+    with pytest.raises(TeacherConfigError, match=r"model_type 'hubert', not a WavLM configuration"):
+        load_wavlm(tmp_path)
+
+
+def test_random_teacher_from_the_published_wavlm_large_configuration(tmp_path):
+    """conf/wavlm_large.json has WavLM Large's structure: 24 x 1024, 16 heads, FFN 4096, LayerNorm conv front
+    end with bias, stable layer norm -> the 315,456,704 parameters of the official teacher."""
+    from transformers import WavLMModel
+
+    from ssrfnet.models.teacher import read_wavlm_config
+
+    from helpers import CONF_DIR
+
+    config = read_wavlm_config(CONF_DIR / "wavlm_large.json")
+    structure = (config.num_hidden_layers, config.hidden_size, config.num_attention_heads,
+                 config.intermediate_size, config.feat_extract_norm, config.conv_bias,
+                 config.do_stable_layer_norm)
+    assert structure == (24, 1024, 16, 4096, "layer", True, True)
+    with torch.device("meta"):
+        model = WavLMModel(config)
+    assert sum(p.numel() for p in model.parameters()) == 315_456_704

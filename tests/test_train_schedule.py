@@ -65,3 +65,29 @@ def test_conf_training_blocks_parse():
     s = LRSchedule.from_options(vars(ns))
     assert (s.max_steps, s.switch, ns.batch_size, ns.kd_weight) == (304000, 32000, 128, 1.0)
     assert ns.teacher == "microsoft/wavlm-large" and ns.teacher_layers == [8, 16, 24]
+
+
+def test_the_rehearsal_conf_has_the_official_model_and_crosses_every_phase():
+    from pathlib import Path
+
+    from ssrfnet.cli import all_option_names
+    from ssrfnet.config import config_dict, parse_args
+    from ssrfnet.models.options import add_model_options
+
+    conf_dir = Path(__file__).resolve().parents[1] / "egs" / "voxceleb" / "conf"
+
+    def parsed(name):
+        parser = add_train_options(add_model_options(argparse.ArgumentParser()))
+        return parse_args(parser, ["--conf", str(conf_dir / name)], other_keys=all_option_names())
+
+    full, rehearsal = parsed("ssrfnet.conf"), parsed("ssrfnet_rehearsal.conf")
+    assert config_dict(full, add_model_options) == config_dict(rehearsal, add_model_options)
+    s = LRSchedule.from_options(vars(rehearsal))
+    phases = [s.phase(step) for step in range(s.max_steps)]
+    assert phases.index("sgd") == rehearsal.sgd_switch_step > rehearsal.warmup_steps > 0
+    assert s(0) < s(rehearsal.warmup_steps)  # AdamW warm-up
+    switch = rehearsal.sgd_switch_step
+    assert s(switch) < s(switch + rehearsal.sgd_warmup_steps)  # SGD warm-up after the switch
+    saves = range(rehearsal.save_every, s.max_steps + 1, rehearsal.save_every)
+    assert len(saves) > rehearsal.keep_checkpoints >= rehearsal.num_avg > 1  # rotation and averaging
+    assert 0 < rehearsal.valid_every < s.max_steps

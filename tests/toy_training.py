@@ -130,8 +130,8 @@ def toy_main(argv, extra_cfg=None):
                     config_dict(ns, add_train_options))
     paths = RunPaths(ns.train_data, ns.dev_data, ns.dev_trials, ns.exp_dir, ns.musan_dir, None, ns.init)
 
-    def kill_after(step):
-        if step == ns.kill_after_step:
+    def kill_after(state):
+        if state.step == ns.kill_after_step:
             os.kill(os.getpid(), signal.SIGKILL)  # a crash: no clean-up of any kind
 
     return train(cfg, paths, force_new=ns.force_new, build_model=ToyModel,

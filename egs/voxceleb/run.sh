@@ -46,10 +46,12 @@ nnodes=1              # multi-node training: run stage 3 on every node with its 
 node_rank=0
 rdzv_endpoint=localhost:29400
 rdzv_id=ssrfnet
+rdzv_timeout=600      # seconds a node waits for the others at the rendezvous
+# (end of options)
 
 # shellcheck disable=SC2034  # read by utils/parse_options.sh
 help_message=$(sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; echo; echo "Options (name=default  # meaning):"
-               sed -n '/^stage=0/,/^rdzv_id=/p' "$0" | sed 's/^/  --/')
+               sed -n '/^stage=0/,/^# (end of options)/p' "$0" | grep -v '^#' | sed 's/^/  --/')
 
 . ./cmd.sh
 . ./path.sh
@@ -89,7 +91,7 @@ for set in voxsrc23 vcmix voices cnceleb sitw; do
   if [ -n "${eval_root[$set]}" ]; then test_sets+=("$set"); fi
 done
 train_opts=(--cmd "$cuda_cmd" --nnodes "$nnodes" --node-rank "$node_rank"
-            --rdzv-endpoint "$rdzv_endpoint" --rdzv-id "$rdzv_id" ${gpus_per_node:+--gpus "$gpus_per_node"})
+            --rdzv-endpoint "$rdzv_endpoint" --rdzv-id "$rdzv_id" --rdzv-timeout "$rdzv_timeout" ${gpus_per_node:+--gpus "$gpus_per_node"})
 
 if [ "$stage" -le 0 ] && [ "$stop_stage" -ge 0 ]; then
   echo "stage 0: data preparation ($( $mini && echo "mini corpus, size $mini_size" || echo "real corpora" ))"

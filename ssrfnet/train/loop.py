@@ -6,8 +6,8 @@ state.py for what it restores). The global step counts batches consumed; the LR 
 development EER every --valid-every (validate.py), and at the end final.pt = the average of the last
 --num-avg checkpoints.
 
-`build_model`, `build_teacher` and `after_step(step)` are ordinary parameters: the tests pass small stand-ins
-and, to simulate a crash, an `after_step` that kills the process.
+`build_model`, `build_teacher` and `after_step(state)` are ordinary parameters: the tests pass small
+stand-ins, an `after_step` that kills the process to simulate a crash, or one that reads a step's gradients.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from ssrfnet.train.validate import StudentEmbedder, Validator
 
 def train(cfg: RunConfig, paths: RunPaths, *, force_new: bool = False, device: str = "auto",
           build_model: Callable = default_build_model, build_teacher: Callable = default_build_teacher,
-          after_step: Callable[[int], None] | None = None, command: str = "") -> Path:
+          after_step: Callable[[TrainState], None] | None = None, command: str = "") -> Path:
     """Run (or resume) stage 2/3 training; returns the path of final.pt."""
     dist = distributed.setup(device)
     try:
@@ -111,7 +111,8 @@ def run_steps(state: TrainState, cfg: RunConfig, paths: RunPaths, dist, after_st
         for batch in data_wait.iterate(loader):
             state.enter_phase()
             lr = state.set_lr()
-            result = train_step(module, state.optimizer, state.params, batch, parts.teacher, opts, dist)
+            result = state.last_result = train_step(module, state.optimizer, state.params, batch,
+                                                    parts.teacher, opts, dist)
             state.advance()
             warning = state.nans.update(result, state.step, opts["max_nan_steps"], ckpt_dir)
             if warning:
@@ -127,7 +128,7 @@ def run_steps(state: TrainState, cfg: RunConfig, paths: RunPaths, dist, after_st
             if opts["valid_every"] > 0 and (last or state.step % opts["valid_every"] == 0):
                 validate(validator, parts, state.step, monitor, dist)
             if after_step is not None:
-                after_step(state.step)
+                after_step(state)  # after the update: the step's gradients are still in .grad
             if last:
                 break
     del loader

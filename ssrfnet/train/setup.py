@@ -130,6 +130,9 @@ def build_parts(cfg: RunConfig, paths: RunPaths, spk2id: dict[str, int], dist: d
                                                 paths.rirs_dir)
     if opts["batch_size"] % dist.world_size:
         raise TrainError(f"--batch-size {opts['batch_size']} is not divisible by {dist.world_size} ranks")
+    if cfg.mode == "ssrfnet" and opts["batch_size"] // dist.world_size < 2:
+        raise TrainError(f"--batch-size {opts['batch_size']} over {dist.world_size} rank(s) leaves one crop "
+                         "per rank: the embedding head's BatchNorm needs at least 2 per rank")
     sampler = ShardedBatchSampler(len(dataset), opts["batch_size"] // dist.world_size, rank=dist.rank,
                                   world_size=dist.world_size, seed=opts["seed"], shuffle=opts["shuffle"])
     return TrainParts(module, teacher, dataset, sampler, LRSchedule.from_options(opts), crop, len(spk2id),

@@ -17,7 +17,7 @@ from ssrfnet.train import distributed
 from ssrfnet.train.checkpoint import capture_rng, find_resume_checkpoint, restore_rng, save_checkpoint
 from ssrfnet.train.runconfig import RunConfig, RunPaths, TrainError
 from ssrfnet.train.setup import TrainParts, init_student
-from ssrfnet.train.step import NanCounter, make_optimizer
+from ssrfnet.train.step import NanCounter, StepResult, make_optimizer
 
 log = logging.getLogger("ssrfnet.train")
 
@@ -33,6 +33,7 @@ class TrainState:
     epoch: int = 0
     batch: int = 0
     nans: NanCounter = field(default_factory=NanCounter)
+    last_result: StepResult | None = None  # the latest step's losses and gradient norm (for hooks)
     scaler: torch.amp.GradScaler = field(  # bf16 needs no loss scaling; kept for the checkpoint format
         default_factory=lambda: torch.amp.GradScaler("cuda", enabled=False))
 
