@@ -9,10 +9,10 @@ model=            # default <exp-dir>/final.pt
 data=             # data dir whose first wav.scp entry is the real input of the parity check
 opset=17
 tolerance=        # max abs difference allowed (default: conf --export-tolerance, else 1e-4)
-runs=5            # timed runs per batch size
+runs=             # timed runs per backend and batch size (default: conf --export-timing-runs, else 5)
 num_threads=0     # torch/onnxruntime threads (0: default)
-quantize=none     # int8: also write model.int8.onnx (dynamic int8 quantization of the matrix products)
-int8_eval=        # with --quantize int8: "DATA:TRIALS[,TRIALS] ..." lists on which its EER change is measured
+quantize=         # none|int8: model.int8.onnx too (default: conf --export-quantize, else int8)
+int8_eval=        # with int8: "DATA:TRIALS[,TRIALS] ..." lists on which its EER change is measured
 # End configuration section.
 
 # shellcheck disable=SC2034  # read by utils/parse_options.sh
@@ -25,9 +25,9 @@ Options:
   --data DIR         real audio for the parity check (first wav.scp entry); default synthetic speech-like
   --opset N          ONNX opset, >= 17 (default 17)
   --tolerance X      parity tolerance (default 1e-4)
-  --runs N           timed runs per batch size (default 5)
+  --runs N           timed runs per backend and batch size (default: conf, else 5)
   --num-threads N    CPU threads (default: torch default)
-  --quantize Q       none|int8: also export model.int8.onnx (default none)
+  --quantize Q       none|int8: also export model.int8.onnx (default: conf, else int8)
   --int8-eval SPECS  \"DATA:TRIALS[,TRIALS] ...\": measure int8's EER change and cosine to fp32 there"
 
 echo "$0 $*"
@@ -46,11 +46,12 @@ exp=$1
 # a model file, a directory holding the released SSRFNet pair, or sv_mixer.pt,classifier.pt
 [ -e "$model" ] || [[ "$model" == *,* ]] || { echo "$0: no such model $model" >&2; exit 1; }
 
-opts=(--opset "$opset" --runs "$runs" --num-threads "$num_threads")
+opts=(--opset "$opset" --num-threads "$num_threads")
 [ -f "$exp/config.conf" ] && opts+=(--conf "$exp/config.conf")
 [ -n "$tolerance" ] && opts+=(--export-tolerance "$tolerance")
 [ -n "$data" ] && opts+=(--data "$data")
-opts+=(--quantize "$quantize")
+[ -n "$runs" ] && opts+=(--export-timing-runs "$runs")
+[ -n "$quantize" ] && opts+=(--export-quantize "$quantize")
 if [ -n "$int8_eval" ]; then
   read -r -a eval_specs <<< "$int8_eval"
   opts+=(--int8-eval "${eval_specs[@]}")

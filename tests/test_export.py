@@ -62,7 +62,7 @@ def test_export_cli_small_real_model(tmp_path, capsys):
     results = {"model_path": "final.pt", "p_targets": [0.01], "lists": {
         "vox1_O": {"crops": {"eer": 1.5, "min_dcf_0.01": 0.1, "num_trials": 10}}}}
     (exp / "results.json").write_text(json.dumps(results))
-    argv = ["--model", str(exp / "final.pt"), "--runs", "1"]
+    argv = ["--model", str(exp / "final.pt"), "--export-timing-runs", "1", "--export-quantize", "none"]
     assert export_cli.main(argv) == 0, capsys.readouterr().err
     out = capsys.readouterr().out
     assert "onnx vs PyTorch, random_b2_len1.7x" in out  # any-length model: dynamic samples axis

@@ -23,13 +23,11 @@ def build_parser():
     parser.add_argument("--exp-dir", default=None, help="experiment dir for README.md (default: model's dir)")
     parser.add_argument("--out-dir", default=None, help="output dir (default <exp-dir>/export)")
     parser.add_argument("--opset", type=int, default=17, help="ONNX opset (>= 17)")
-    parser.add_argument("--runs", type=int, default=5, help="timed runs per batch size (median reported)")
     parser.add_argument("--wav", default=None, help="real audio (path or wav.scp pipe) for the parity check")
     parser.add_argument("--data", default=None, help="data dir: its first wav.scp entry is the real audio")
-    parser.add_argument("--quantize", choices=["none", "int8"], default="none",
-                        help="also write model.int8.onnx (dynamic int8 quantization of the matrix products)")
     parser.add_argument("--int8-eval", nargs="*", default=[], metavar="DATA:TRIALS[,TRIALS]",
-                        help="with --quantize int8: measure the EER change and cosine to fp32 on these lists")
+                        help="with --export-quantize int8: measure its EER change and cosine to fp32 on "
+                             "these lists")
     return parser
 
 
@@ -42,12 +40,11 @@ def run(args) -> int:
         raise ConfError("--opset must be >= 17")
     exp_dir = Path(args.exp_dir) if args.exp_dir else model_source_dir(args.model)
     out_dir = Path(args.out_dir) if args.out_dir else exp_dir / "export"
-    quantize = None if args.quantize == "none" else args.quantize
-    if args.int8_eval and quantize is None:
-        raise ConfError("--int8-eval needs --quantize int8")
+    quantize = None if args.export_quantize == "none" else args.export_quantize
+    int8_eval = parse_eval_sets(args.int8_eval) if quantize else []
     export_experiment(args.model, exp_dir, out_dir, real_audio=parity_audio(args.data, args.wav),
-                      quantize=quantize, int8_eval=parse_eval_sets(args.int8_eval), eval_options=vars(args),
-                      opset=args.opset, tolerance=args.export_tolerance, runs=args.runs)
+                      quantize=quantize, int8_eval=int8_eval, eval_options=vars(args), opset=args.opset,
+                      tolerance=args.export_tolerance, runs=args.export_timing_runs)
     written = "model.pt, model.onnx" + (", model.int8.onnx" if quantize else "")
     print(f"export: wrote {written} in {out_dir}; report in {exp_dir}/README.md")
     return 0

@@ -51,4 +51,9 @@ def add_eval_options(parser: argparse.ArgumentParser) -> argparse.ArgumentParser
                             f"(default {','.join(QMF_FEATURES)})")
     group.add_argument("--export-tolerance", type=float, default=1e-4,
                        help="max abs difference allowed between exported and PyTorch embeddings")
+    group.add_argument("--export-quantize", choices=["none", "int8"], default="int8",
+                       help="stage 6 also writes model.int8.onnx (dynamic int8 quantization of the matrix "
+                            "products) and measures its cost (default int8; none: fp32 only)")
+    group.add_argument("--export-timing-runs", type=int, default=5,
+                       help="timed runs per backend and batch size in the export report (median reported)")
     return parser
