@@ -22,6 +22,9 @@ FIXTURES = REPO.parent / "shared" / "fixtures"
 TINY_MODEL = dict(svmixer_layers=5, svmixer_hidden=128, svmixer_cnn_channels=16, redimnet_freq=16,
                   redimnet_channels=8, redimnet_stages="1:1:1:16,2:1:1:16,1:1:1:8,2:1:1:8")
 TINY_MODEL_ARGS = [f"--{key.replace('_', '-')}={value}" for key, value in TINY_MODEL.items()]
+# A small plain ReDimNet (any input length): F=16, C=8, two stages.
+TINY_REDIMNET = dict(model_type="redimnet", redimnet_freq=16, redimnet_channels=8,
+                     redimnet_stages="1:1:1:4,2:1:1:4")
 
 
 def make_data_dir(root: Path, num_spk: int = 3, per_spk: int = 4, seconds=(1.0, 4.0), pipe_every: int = 0,

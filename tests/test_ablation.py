@@ -11,7 +11,8 @@ import pytest
 
 from ssrfnet.scoring.ablation import AblationError, build_ablation, parse_system, write_ablation
 
-REPO = Path(__file__).resolve().parents[1]
+from helpers import REPO
+
 P_TARGETS = [0.01, 0.05]
 
 

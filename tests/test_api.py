@@ -16,18 +16,12 @@ from ssrfnet.export import OnnxModelError, export_model
 from ssrfnet.extract import EmbeddingExtractor
 from ssrfnet.models import build_model, save_model
 
-TINY_SSRFNET = dict(model_type="ssrfnet", svmixer_layers=4, svmixer_hidden=128, svmixer_cnn_channels=32,
-                    redimnet_freq=16, redimnet_channels=8, redimnet_stages="1:1:1:16,2:1:1:8")
-TINY_REDIMNET = dict(model_type="redimnet", redimnet_freq=16, redimnet_channels=8,
-                     redimnet_stages="1:1:1:4,2:1:1:4")
+from helpers import TINY_MODEL, TINY_REDIMNET
+
+TINY_SSRFNET = {"model_type": "ssrfnet", **TINY_MODEL}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def voice(seconds: float, rate: int, f0: float, seed: int = 0) -> np.ndarray:

@@ -16,7 +16,8 @@ from ssrfnet.kaldi.trials import read_trials
 from ssrfnet.prep.calibration_set import make_calibration_set
 from ssrfnet.prep.common import PrepError
 
-REPO = Path(__file__).resolve().parents[1]
+from helpers import REPO
+
 SR = 16000
 
 

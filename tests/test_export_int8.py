@@ -13,16 +13,12 @@ from ssrfnet.export.cost import int8_cost, parse_eval_sets, record_int8_cost
 from ssrfnet.export.quantize import weight_matmuls
 from ssrfnet.models import build_model
 
-TINY_SSRFNET = dict(model_type="ssrfnet", svmixer_layers=4, svmixer_hidden=128, svmixer_cnn_channels=32,
-                    redimnet_freq=16, redimnet_channels=8, redimnet_stages="1:1:1:16,2:1:1:8")
+from helpers import TINY_MODEL
+
+TINY_SSRFNET = {"model_type": "ssrfnet", **TINY_MODEL}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def speaker_wave(f0: float, seed: int, seconds: float = 3.5) -> np.ndarray:

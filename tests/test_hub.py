@@ -2,7 +2,6 @@
 
 import json
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,19 +11,12 @@ import ssrfnet
 from ssrfnet.errors import CheckpointError, ConfError
 from ssrfnet.models import build_model, save_model
 
-ROOT = Path(__file__).resolve().parents[1]
-TINY_SSRFNET = dict(model_type="ssrfnet", svmixer_layers=4, svmixer_hidden=128, svmixer_cnn_channels=32,
-                    redimnet_freq=16, redimnet_channels=8, redimnet_stages="1:1:1:16,2:1:1:8")
-TINY_REDIMNET = dict(model_type="redimnet", redimnet_freq=16, redimnet_channels=8,
-                     redimnet_stages="1:1:1:4,2:1:1:4")
+from helpers import REPO, TINY_MODEL, TINY_REDIMNET
+
+TINY_SSRFNET = {"model_type": "ssrfnet", **TINY_MODEL}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture
@@ -44,28 +36,28 @@ def test_torch_hub_local_path_and_url(model_file, tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))  # torch.hub's cache: <TORCH_HOME>/hub
     with torch.inference_mode():
         want = model(_wave())
-        from_path = torch.hub.load(str(ROOT), "ssrfnet", weights=str(path), source="local")
+        from_path = torch.hub.load(str(REPO), "ssrfnet", weights=str(path), source="local")
         np.testing.assert_allclose(from_path(_wave()).numpy(), want.numpy(), atol=1e-6)
-        from_url = torch.hub.load(str(ROOT), "ssrfnet", weights=path.as_uri(), source="local")
+        from_url = torch.hub.load(str(REPO), "ssrfnet", weights=path.as_uri(), source="local")
         np.testing.assert_allclose(from_url(_wave()).numpy(), want.numpy(), atol=1e-6)
         assert (tmp_path / "hub" / "checkpoints" / "final.pt").is_file()  # fetched into the hub cache
         options = {k: v for k, v in TINY_REDIMNET.items() if k != "model_type"}
-        random = torch.hub.load(str(ROOT), "redimnet", source="local", **options)
+        random = torch.hub.load(str(REPO), "redimnet", source="local", **options)
         assert random(_wave(16000)).shape == (2, 192)
-    speaker = torch.hub.load(str(ROOT), "speaker_model", source="local", path=str(path))
+    speaker = torch.hub.load(str(REPO), "speaker_model", source="local", path=str(path))
     assert speaker.embed(_wave()[0].numpy()).shape == (192,)
 
 
 def test_torch_hub_errors(model_file):
     _, path = model_file
     with pytest.raises(CheckpointError, match="holds a ssrfnet model, not a redimnet"):
-        torch.hub.load(str(ROOT), "redimnet", weights=str(path), source="local")
+        torch.hub.load(str(REPO), "redimnet", weights=str(path), source="local")
     with pytest.raises(ConfError, match="the weights file decides"):
-        torch.hub.load(str(ROOT), "ssrfnet", weights=str(path), source="local", svmixer_layers=2)
+        torch.hub.load(str(REPO), "ssrfnet", weights=str(path), source="local", svmixer_layers=2)
     with pytest.raises(ConfError, match="unknown model option"):
-        torch.hub.load(str(ROOT), "ssrfnet", source="local", layers=2)
+        torch.hub.load(str(REPO), "ssrfnet", source="local", layers=2)
     with pytest.raises(CheckpointError, match="cannot fetch model weights"):
-        torch.hub.load(str(ROOT), "ssrfnet", weights=(path.parent / "nothing.pt").as_uri(), source="local")
+        torch.hub.load(str(REPO), "ssrfnet", weights=(path.parent / "nothing.pt").as_uri(), source="local")
 
 
 def test_save_and_from_pretrained_directory(model_file, tmp_path):
@@ -79,7 +71,8 @@ def test_save_and_from_pretrained_directory(model_file, tmp_path):
     assert sorted(p.name for p in out.iterdir()) == ["config.json", "mean_vec.npy", "model.safetensors",
                                                      "threshold.json"]
     config = json.loads((out / "config.json").read_text())
-    assert config["format"] == "ssrfnet-pretrained" and config["model_config"]["svmixer_layers"] == 4
+    assert config["format"] == "ssrfnet-pretrained"
+    assert config["model_config"]["svmixer_layers"] == TINY_MODEL["svmixer_layers"]
     again = ssrfnet.from_pretrained(out)
     wave = _wave()[0].numpy()
     np.testing.assert_allclose(again.embed(wave), model.embed(wave), atol=1e-6)

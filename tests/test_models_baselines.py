@@ -50,12 +50,7 @@ MINI = sorted(name for name in BASELINE_CONFS if name.endswith("_mini.conf"))
 TRAIN_PTM_KEYS = ("teacher", "kd-", "distill-", "init-student")
 
 
-@pytest.fixture(autouse=True)
-def _threads():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def conf_model_config(name: str) -> dict:

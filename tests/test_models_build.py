@@ -18,7 +18,7 @@ from ssrfnet.models.configs import REDIMNET_CONFIGS, REDIMNET_PARAMS
 from ssrfnet.models.official import redimnet_official_key
 from ssrfnet.models.options import add_model_options, model_config_from_args
 
-from helpers import TINY_MODEL
+from helpers import CONF_DIR, TINY_MODEL
 
 TINY = TINY_MODEL
 
@@ -132,11 +132,10 @@ def test_options_defaults_are_full_model_and_parse():
 
 
 def test_conf_files_parse(tmp_path):
-    from pathlib import Path
 
     from ssrfnet.config import read_conf
 
-    conf = Path(__file__).resolve().parents[1] / "egs" / "voxceleb" / "conf"
+    conf = CONF_DIR
     parser = argparse.ArgumentParser()
     add_model_options(parser)
     for name, total in (("ssrfnet.conf", None), ("ssrfnet_mini.conf", 3_243_389)):

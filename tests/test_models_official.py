@@ -28,17 +28,13 @@ from ssrfnet.models.official_keys import ssrfnet_official_key
 from ssrfnet.models.official_redimnet import HUB_RELEASES, released_hub_files
 from ssrfnet.models.official_ssrfnet import merge_ssrfnet_pair
 
-TINY = dict(svmixer_layers=5, svmixer_hidden=128, svmixer_cnn_channels=16, redimnet_freq=16,
-            redimnet_channels=8, redimnet_stages="1:1:1:16,2:1:1:16,1:1:1:8,2:1:1:8")
+from helpers import TINY_MODEL
+
+TINY = TINY_MODEL
 SV_NAME, CL_NAME = "ssrfnet_eer0.60_sv_mixer_state_dict.pt", "ssrfnet_eer0.60_classifier_state_dict.pt"
 
 
-@pytest.fixture(autouse=True)
-def _threads():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _wav(n=48000, seed=0):

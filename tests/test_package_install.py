@@ -22,9 +22,7 @@ import torch
 from ssrfnet.audio import write_wav
 from ssrfnet.models import build_model, save_model
 
-ROOT = Path(__file__).resolve().parents[1]
-TINY_REDIMNET = dict(model_type="redimnet", redimnet_freq=16, redimnet_channels=8,
-                     redimnet_stages="1:1:1:4,2:1:1:4")
+from helpers import REPO, TINY_REDIMNET
 
 
 def run(cmd, cwd, env=None, timeout=600):
@@ -46,8 +44,8 @@ def installed(tmp_path_factory):
     source = root / "src"  # a copy, so that the build leaves nothing (build/, *.egg-info) in the repository
     source.mkdir()
     for name in ("pyproject.toml", "README.md"):
-        shutil.copy(ROOT / name, source / name)
-    shutil.copytree(ROOT / "ssrfnet", source / "ssrfnet", ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copy(REPO / name, source / name)
+    shutil.copytree(REPO / "ssrfnet", source / "ssrfnet", ignore=shutil.ignore_patterns("__pycache__"))
     venv = root / "venv"
     run([sys.executable, "-m", "venv", "--without-pip", str(venv)], cwd=root)
     python = str(venv / "bin" / "python")
@@ -88,7 +86,7 @@ def test_console_scripts_and_api_from_outside_the_repository(installed, small_mo
            "'score': m.similarity('a.wav', 'b.wav'), "
            "'verify': m.verify('a.wav', 'b.wav', threshold=0.5).score}))")
     result = json.loads(run([str(installed / "bin" / "python"), "-c", api], cwd=small_model, env=env).stdout)
-    assert Path(result["file"]).is_relative_to(installed) and not Path(result["file"]).is_relative_to(ROOT)
+    assert Path(result["file"]).is_relative_to(installed) and not Path(result["file"]).is_relative_to(REPO)
     assert result["dim"] == 192 and result["score"] == pytest.approx(result["verify"], abs=1e-6)
     bad = subprocess.run([verify, "--model", "missing.pt", "--threshold", "0", "a.wav", "b.wav"],
                          cwd=small_model, env=env, capture_output=True, text=True)

@@ -28,7 +28,8 @@ from ssrfnet.prep.audio_jobs import (
 )
 from ssrfnet.prep.common import PrepError
 
-REPO = Path(__file__).resolve().parents[1]
+from helpers import REPO
+
 needs_ffmpeg = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs ffmpeg")
 
 

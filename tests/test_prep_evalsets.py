@@ -19,7 +19,7 @@ from ssrfnet.kaldi.trials import TrialsError, read_trials
 from ssrfnet.prep.common import PrepError
 from ssrfnet.prep.evalsets import prepare_cnceleb, prepare_vcmix, prepare_voxsrc23
 
-REPO = Path(__file__).resolve().parents[1]
+from helpers import REPO
 
 
 def _audio(path: Path, seconds: float = 0.3, seed: int = 0) -> np.ndarray:

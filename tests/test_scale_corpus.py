@@ -20,7 +20,8 @@ from ssrfnet.corpus.scale import (
 from ssrfnet.kaldi.datadir import load_data_dir
 from ssrfnet.kaldi.trials import read_trials, read_voxceleb_list
 
-REPO = Path(__file__).resolve().parents[1]
+from helpers import REPO
+
 SCALE = 0.002
 
 

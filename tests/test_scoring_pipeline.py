@@ -11,6 +11,8 @@ from ssrfnet.scoring.cosine import EmbeddingError, load_embeddings
 from ssrfnet.scoring.metrics import ScoreError, read_scores
 from ssrfnet.scoring.report import replace_section, update_readme
 
+from helpers import REPO
+
 DIM = 16
 
 
@@ -156,9 +158,8 @@ def test_score_file_with_nan_via_cli(tmp_path, capsys):
 def test_score_step_script(setup):
     import os
     import subprocess
-    from pathlib import Path
 
-    root = Path(__file__).resolve().parents[1]
+    root = REPO
     tmp, trials, _, dev, _ = setup
     exp = tmp / "exp_sh"
     env = dict(os.environ, PATH=f"{root}/.venv/bin:{root}/utils:{os.environ['PATH']}", PYTHONPATH=str(root))

@@ -9,6 +9,8 @@ import pytest
 from ssrfnet.train.options import add_train_options
 from ssrfnet.train.schedule import LRSchedule
 
+from helpers import CONF_DIR
+
 
 def official():
     ns = add_train_options(argparse.ArgumentParser()).parse_args([])
@@ -50,12 +52,11 @@ def test_no_switch():
 
 def test_conf_training_blocks_parse():
     """Both recipe confs hold only known keys; the full one carries the official schedule."""
-    from pathlib import Path
 
     from ssrfnet.cli import all_option_names
     from ssrfnet.config import parse_args
 
-    conf_dir = Path(__file__).resolve().parents[1] / "egs" / "voxceleb" / "conf"
+    conf_dir = CONF_DIR
     for name in ("ssrfnet.conf", "ssrfnet_mini.conf"):
         parser = add_train_options(argparse.ArgumentParser())
         ns = parse_args(parser, ["--conf", str(conf_dir / name)], other_keys=all_option_names())
@@ -68,13 +69,12 @@ def test_conf_training_blocks_parse():
 
 
 def test_the_rehearsal_conf_has_the_official_model_and_crosses_every_phase():
-    from pathlib import Path
 
     from ssrfnet.cli import all_option_names
     from ssrfnet.config import config_dict, parse_args
     from ssrfnet.models.options import add_model_options
 
-    conf_dir = Path(__file__).resolve().parents[1] / "egs" / "voxceleb" / "conf"
+    conf_dir = CONF_DIR
 
     def parsed(name):
         parser = add_train_options(add_model_options(argparse.ArgumentParser()))
