@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ssrfnet.audio import SAMPLE_RATE, AudioError, read_audio
+from ssrfnet.audio import SAMPLE_RATE, AudioError, read_audio_checked
 from ssrfnet.data.crops import make_crops
 from ssrfnet.errors import ConfError, SSRFNetError
 from ssrfnet.fileio import atomic_write
@@ -96,10 +96,7 @@ class EmbeddingExtractor:
                 f"model output for {key or 'a batch'} has shape {tuple(out.shape)}, expected "
                 f"({x.shape[0]}, {self.embed_dim}) (embed_dim)"
             )
-        out = out.float().cpu().numpy()
-        if not np.all(np.isfinite(out)):
-            raise ExtractionError(f"model produced NaN/inf embeddings for {key or 'a batch'}")
-        return out
+        return out.float().cpu().numpy()
 
     def embed_crops(self, crops: np.ndarray) -> np.ndarray:
         """(M, crop_samples) -> (M, dim), `batch_size` crops per forward pass."""
@@ -107,7 +104,7 @@ class EmbeddingExtractor:
             [self.forward(crops[i : i + self.batch_size]) for i in range(0, len(crops), self.batch_size)]
         )
 
-    def _flush(self, pending):
+    def _flush(self, pending, failed):
         crops = np.concatenate([c for _, _, c in pending])
         emb = self.embed_crops(crops)
         offset = 0
@@ -115,27 +112,42 @@ class EmbeddingExtractor:
             e = emb[offset : offset + len(c)]
             offset += len(c)
             vec = self.forward(wav[None, :], key)[0] if self.full_utt else e.mean(axis=0)
+            if not (np.all(np.isfinite(e)) and np.all(np.isfinite(vec))):
+                # one utterance (e.g. silence through a model that normalises by its energy) must not cost
+                # the others of its batch their embeddings
+                why = "the model produced NaN/inf embeddings for it"
+                if failed is None:
+                    raise ExtractionError(f"{key}: {why}")
+                log.warning("skipping %s: %s", key, why)
+                failed.append((key, why))
+                continue
             yield key, vec.astype(np.float32), e.astype(np.float32)
 
-    def extract(self, items):
-        """items: iterable of (key, wav). Yields (key, vector (dim,), crops (num_crops, dim))."""
+    def extract(self, items, failed: list | None = None):
+        """items: iterable of (key, wav). Yields (key, vector (dim,), crops (num_crops, dim)).
+
+        An utterance whose embedding is not finite is an ExtractionError naming it, or, when `failed` is a
+        list, appended to it as (key, reason) and skipped."""
         pending, count = [], 0
         for key, wav in items:
             c = make_crops(wav, self.crop_samples, self.num_crops)
             pending.append((key, wav, c))
             count += len(c)
             if count >= self.batch_size:
-                yield from self._flush(pending)
+                yield from self._flush(pending, failed)
                 pending, count = [], 0
         if pending:
-            yield from self._flush(pending)
+            yield from self._flush(pending, failed)
 
 
-def iter_audio(entries, where_prefix: str, prefetch: int = 4, failed: list | None = None):
-    """Yield (key, wav) for (key, wav.scp value) pairs, reading ahead in threads; bad audio is
-    logged and skipped (appended to `failed`) so one broken file does not hide the others."""
+def iter_audio(entries, where_prefix: str, prefetch: int = 4, failed: list | None = None,
+               notes: list | None = None, crop_samples: int | None = None):
+    """Yield (key, wav) for (key, wav.scp value) pairs, reading ahead in threads; bad audio (unreadable,
+    NaN/Inf samples, ...) is logged and skipped (appended to `failed`) so one broken file does not hide the
+    others; odd but usable audio (several channels, silence, shorter than `crop_samples`) is logged once
+    and appended to `notes`."""
     def load(key, entry):
-        return read_audio(entry, where=f"{where_prefix}:{key}")
+        return read_audio_checked(entry, where=f"{where_prefix}:{key}", crop_samples=crop_samples)
 
     with ThreadPoolExecutor(max_workers=max(1, prefetch)) as pool:
         queue = collections.deque()
@@ -150,12 +162,16 @@ def iter_audio(entries, where_prefix: str, prefetch: int = 4, failed: list | Non
             if nxt is not None:
                 queue.append((nxt[0], pool.submit(load, *nxt)))
             try:
-                wav = fut.result()
+                wav, odd = fut.result()
             except AudioError as err:
                 log.warning("skipping %s: %s", key, err)
                 if failed is not None:
                     failed.append((key, str(err)))
                 continue
+            for note in odd:
+                log.warning("%s: %s", key, note)
+                if notes is not None:
+                    notes.append((key, note))
             yield key, wav
 
 
@@ -224,9 +240,11 @@ def extract_job(
     if write_crops:
         writers["crops"] = ArkScpWriter(split / f"crops.{job}.ark", split / f"crops.{job}.scp")
     failed: list = []
+    notes: list = []
     start, done, seconds = time.time(), 0, 0.0
     try:
-        audio = iter_audio(((k, table[k]) for k in keys), str(wav_scp), prefetch, failed)
+        audio = iter_audio(((k, table[k]) for k in keys), str(wav_scp), prefetch, failed, notes,
+                           crop_samples=extractor.crop_samples)
 
         def counted():
             nonlocal seconds
@@ -234,7 +252,7 @@ def extract_job(
                 seconds += len(wav) / SAMPLE_RATE
                 yield key, wav
 
-        for key, vec, crops in extractor.extract(counted()):
+        for key, vec, crops in extractor.extract(counted(), failed):
             writers["xvector"](key, vec)
             if write_crops:
                 writers["crops"](key, crops)
@@ -252,7 +270,8 @@ def extract_job(
         "job %d: %d of %d utterances, %.1f h audio in %.1f s (%.0fx real time); %d failed",
         job, done, len(keys), seconds / 3600, elapsed, seconds / max(elapsed, 1e-9), len(failed),
     )
-    return {"job": job, "done": done, "total": len(keys), "failed": failed, "seconds": elapsed}
+    return {"job": job, "done": done, "total": len(keys), "failed": failed, "notes": notes,
+            "seconds": elapsed}
 
 
 def merge_parts(data_dir: str | os.PathLike, out_dir: str | os.PathLike, num_jobs: int,
