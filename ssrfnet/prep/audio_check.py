@@ -21,7 +21,6 @@ from collections import Counter
 from pathlib import Path
 
 from ssrfnet.audio import SAMPLE_RATE, AudioError, audio_header, is_pipe, read_audio_checked
-from ssrfnet.extract import job_slice
 from ssrfnet.fileio import atomic_write_text
 from ssrfnet.kaldi.datadir import DataDirError
 from ssrfnet.kaldi.table import TableError, read_dict, read_table
@@ -31,6 +30,13 @@ log = logging.getLogger("ssrfnet.prep.audio_check")
 DECODE_CHOICES = ("none", "pipes", "all")
 CHECK_VERSION = 1
 SHOWN = 5  # bad entries named on the console (all are in bad_utts)
+
+
+def job_share(keys: list[str], job: int, num_jobs: int) -> list[str]:
+    """The contiguous 1-based share of the sorted keys that job `job` checks (as stage 4 splits them)."""
+    if not 1 <= job <= num_jobs:
+        raise DataDirError(f"--job {job} is outside 1..{num_jobs}")
+    return keys[len(keys) * (job - 1) // num_jobs : len(keys) * job // num_jobs]
 
 
 def _tables(data_dir: Path) -> tuple[list[tuple[str, str]], dict[str, str] | None]:
@@ -89,7 +95,7 @@ def check_job(data_dir: str | os.PathLike, out_dir: str | os.PathLike, *, job: i
     entries = dict(table)
     crop = int(round(crop_seconds * SAMPLE_RATE)) or None
     bad, notes = [], []
-    for key in job_slice(sorted(entries), job, num_jobs):
+    for key in job_share(sorted(entries), job, num_jobs):
         if utt2spk is not None and key not in utt2spk:
             bad.append((key, f"not in {data_dir / 'utt2spk'}"))
             continue
