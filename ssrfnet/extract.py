@@ -11,9 +11,11 @@ Per utterance we store:
   embedding of the whole utterance (when `full_utt`); for a fixed-length model such as the faithful
   SV-Mixer/SSRFNet it is the mean of the crop embeddings.
 
-Jobs write `split/xvector.<job>.{ark,scp}` atomically (temporary names, renamed when complete) and
+Jobs write `split.new/xvector.<job>.{ark,scp}` atomically (temporary names, renamed when complete) and
 `merge_parts` joins them into `xvector.scp` only when every utterance of the data directory is present;
-otherwise it fails naming the missing utterances and no merged scp is left behind.
+otherwise it fails naming the missing utterances. The new job outputs replace `split/` and the merged scps
+as one set (`ssrfnet.fileio.commit_dir`), so a failing re-extraction leaves the earlier embeddings (split/
+and the merged scps that point into it) byte-identical.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ import numpy as np
 from ssrfnet.audio import SAMPLE_RATE, AudioError, read_audio_checked
 from ssrfnet.data.crops import make_crops
 from ssrfnet.errors import ConfError, SSRFNetError
-from ssrfnet.fileio import atomic_write
+from ssrfnet.fileio import atomic_write, atomic_write_text, commit_dir, recover_staged
 from ssrfnet.kaldi.table import read_table
 
 log = logging.getLogger("ssrfnet.extract")
@@ -230,12 +232,13 @@ def extract_job(
     write_crops: bool = True,
     prefetch: int = 4,
 ) -> dict:
-    """Embed this job's share of `<data>/wav.scp` into `<out>/split/{xvector,crops}.<job>.{ark,scp}`."""
+    """Embed this job's share of `<data>/wav.scp` into `<out>/split.new/{xvector,crops}.<job>.{ark,scp}`
+    (`merge_parts` moves them to `<out>/split/`)."""
     data_dir, out_dir = Path(data_dir), Path(out_dir)
     wav_scp = data_dir / "wav.scp"
     table = dict(read_table(wav_scp))
     keys = job_slice(sorted(table), job, num_jobs)
-    split = out_dir / "split"
+    split = out_dir / STAGING
     writers = {"xvector": ArkScpWriter(split / f"xvector.{job}.ark", split / f"xvector.{job}.scp")}
     if write_crops:
         writers["crops"] = ArkScpWriter(split / f"crops.{job}.ark", split / f"crops.{job}.scp")
@@ -274,39 +277,75 @@ def extract_job(
             "seconds": elapsed}
 
 
+STAGING = "split.new"  # where the jobs of a run write, until merge_parts moves their outputs to split/
+
+
+def _final_line(line: str, staging: Path, split: Path) -> str:
+    """A job scp line whose ark lies in the staging directory, pointing into split/ instead."""
+    key, rest = line.rstrip("\n").split(" ", 1)
+    path, offset = rest.rsplit(":", 1)
+    if Path(path).parent.name == staging.name:
+        path = str(Path(path).parent.parent / split.name / Path(path).name)
+    return f"{key} {path}:{offset}\n"
+
+
+def _job_lines(out_dir: Path, parts: Path, name: str, num_jobs: int, data_dir: Path, wanted: list[str],
+               ) -> dict[int, list[str]]:
+    """{job: its scp lines} of one table; ExtractionError naming the utterances without an embedding."""
+    jobs, seen, missing_parts = {}, set(), []
+    for job in range(1, num_jobs + 1):
+        part = parts / f"{name}.{job}.scp"
+        if not part.is_file():
+            missing_parts.append(str(part))
+            continue
+        with open(part, encoding="utf-8") as handle:
+            jobs[job] = [line if line.endswith("\n") else line + "\n" for line in handle]
+        seen.update(line.split(" ", 1)[0] for line in jobs[job])
+    missing = [k for k in wanted if k not in seen]
+    if missing_parts or missing:
+        shown = " ".join(missing[:10]) + (" ..." if len(missing) > 10 else "")
+        gone = f"; job outputs missing: {' '.join(missing_parts)}" if missing_parts else ""
+        raise ExtractionError(
+            f"{out_dir}: {len(missing)} of {len(wanted)} utterances of {data_dir} have no {name} "
+            f"embedding: {shown}{gone} (see {out_dir}/log/extract.*.log)"
+        )
+    return jobs
+
+
 def merge_parts(data_dir: str | os.PathLike, out_dir: str | os.PathLike, num_jobs: int,
                 write_crops: bool = True) -> int:
-    """Join the job scps into `<out>/xvector.scp` (+ crops.scp); fail naming utterances without embeddings."""
+    """Join the job scps into `<out>/xvector.scp` (+ crops.scp); fail naming utterances without embeddings.
+
+    The outputs of a new run (`<out>/split.new/`) replace split/ and the merged scps as one set; a failing
+    merge leaves the earlier ones as they were. Without split.new (`--stage 1` after a finished run) the
+    parts in split/ are merged again, and a failure then leaves no merged scp behind."""
     data_dir, out_dir = Path(data_dir), Path(out_dir)
+    split, staging = out_dir / "split", out_dir / STAGING
+    recover_staged(split)
+    staged = staging.is_dir()
+    parts = staging if staged else split
     wanted = [k for k, _ in read_table(data_dir / "wav.scp")]
     names = ["xvector"] + (["crops"] if write_crops else [])
+    if not staged:
+        for name in names:
+            (out_dir / f"{name}.scp").unlink(missing_ok=True)  # never leave a stale merged scp
+    merged = {}
     for name in names:
-        merged = out_dir / f"{name}.scp"
-        if merged.exists():
-            merged.unlink()  # never leave a stale merged scp a later stage would trust
-    for name in names:
-        lines = {}
-        missing_parts = []
-        for job in range(1, num_jobs + 1):
-            part = out_dir / "split" / f"{name}.{job}.scp"
-            if not part.is_file():
-                missing_parts.append(str(part))
-                continue
-            with open(part, encoding="utf-8") as handle:
-                for line in handle:
-                    key = line.split(" ", 1)[0]
-                    lines[key] = line if line.endswith("\n") else line + "\n"
-        missing = [k for k in wanted if k not in lines]
-        if missing_parts or missing:
-            shown = " ".join(missing[:10]) + (" ..." if len(missing) > 10 else "")
-            parts = f"; job outputs missing: {' '.join(missing_parts)}" if missing_parts else ""
-            raise ExtractionError(
-                f"{out_dir}: {len(missing)} of {len(wanted)} utterances of {data_dir} have no {name} "
-                f"embedding: {shown}{parts} (see {out_dir}/log/extract.*.log)"
-            )
-        extra = set(lines) - set(wanted)
-        with atomic_write(out_dir / f"{name}.scp") as handle:
-            handle.writelines(lines[k] for k in sorted(lines) if k not in extra)
+        jobs = _job_lines(out_dir, parts, name, num_jobs, data_dir, wanted)
+        if staged:  # the job scps too must point into split/ once the directory is moved there
+            jobs = {job: [_final_line(line, staging, split) for line in lines] for job, lines in jobs.items()}
+            for job, lines in jobs.items():
+                atomic_write_text(staging / f"{name}.{job}.scp", "".join(lines))
+        lines = {line.split(" ", 1)[0]: line for job_lines in jobs.values() for line in job_lines}
+        keep = set(wanted)
+        merged[out_dir / f"{name}.scp"] = "".join(lines[k] for k in sorted(lines) if k in keep)
+    if staged:
+        if not write_crops:  # an earlier run's crops.scp points into the split/ that is about to go
+            (out_dir / "crops.scp").unlink(missing_ok=True)
+        commit_dir(staging, split, merged.items())
+    else:
+        for path, text in merged.items():
+            atomic_write_text(path, text)
     return len(wanted)
 
 

@@ -220,6 +220,15 @@ def _write_companions(stage: StagedDir) -> list[tuple[str, Path]]:
     return written
 
 
+def commit_dir(built: str | os.PathLike, target: str | os.PathLike, companions=()) -> None:
+    """Swap a directory that was built elsewhere (e.g. by the jobs of a stage) in over `target`, with its
+    companion files [(path, text or bytes)], as `staged_dir` does when its block succeeds."""
+    stage = StagedDir(Path(target), Path(built))
+    for path, data in companions:
+        stage.also_write(path, data)
+    _swap_in(stage)
+
+
 def _swap_in(stage: StagedDir) -> None:
     """Rename the finished directory over its target (the old copy aside until that worked), then the
     companions in order, then remove the old copy."""

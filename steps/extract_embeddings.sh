@@ -82,8 +82,6 @@ launcher=()
 [ "$gpu" -gt 0 ] && launcher+=(--gpu "$gpu")
 
 mkdir -p "$dir/log"
-# A merged scp from an earlier run must not survive a failed run.
-rm -f "$dir/xvector.scp" "$dir/crops.scp"
 
 if [ "$check_audio" = true ]; then
   steps/validate_audio.sh --cmd "${check_cmd:-$cmd}" --nj "$nj" --skip-bad "$skip_bad" "$data" \
@@ -92,7 +90,9 @@ if [ "$check_audio" = true ]; then
 fi
 
 if [ "$stage" -le 0 ]; then
-  rm -f "$dir"/split/xvector.*.scp "$dir"/split/crops.*.scp
+  # the jobs write into split.new/; the merge moves it to split/ with the merged scps as one set, so a failed
+  # run leaves the earlier embeddings as they were
+  rm -rf "$dir/split.new"
   # shellcheck disable=SC2086  # $cmd holds the launcher and its options
   $cmd "${launcher[@]}" JOB=1:"$nj" "$dir/log/extract.JOB.log" \
     python -m ssrfnet.bin.extract_embeddings "${opts[@]}" --model "$model" --data "$data" \

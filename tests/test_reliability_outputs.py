@@ -17,7 +17,7 @@ from ssrfnet.bin import score as score_cli
 from ssrfnet.export import ExportError, export_model
 from ssrfnet.fileio import WriteError, atomic_torch_save, atomic_write_text, staged_dir, strict_json
 
-from helpers import tree_hashes
+from helpers import make_data_dir, tree_hashes
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 DIM = 8
@@ -273,3 +273,33 @@ def test_asnorm_with_a_small_cohort_is_labelled_with_the_effective_n(scored, cap
     assert results["asnorm_top_n"] == 16 and results["asnorm_top_n_requested"] == 300
     assert set(results["lists"]["a"]) == {"crops", "utt", "crops_asnorm16", "utt_asnorm16"}
     assert (tmp / "exp" / "scores" / "a.crops_asnorm16.score").is_file()
+
+
+# -- stage 4: embeddings ---------------------------------------------------------------------------------
+def test_failing_reextraction_leaves_earlier_embeddings_byte_identical(tmp_path):
+    from ssrfnet.extract import EmbeddingExtractor, ExtractionError, extract_job, merge_parts
+
+    data = make_data_dir(tmp_path, num_spk=2, per_spk=2, seconds=(0.5, 1.0))
+    out = tmp_path / "emb"
+    extractor = EmbeddingExtractor(StandIn(0), num_crops=2)
+    for job in (1, 2):
+        extract_job(extractor, data, out, job=job, num_jobs=2)
+    merge_parts(data, out, 2)
+    loaded = dict(kaldiio.load_scp(str(out / "xvector.scp")))
+    assert not (out / "split.new").exists()
+    assert "split.new" not in (out / "split" / "xvector.1.scp").read_text()
+    before = tree_hashes(out)
+    (tmp_path / "audio" / "spk01-utt01.wav").unlink()  # the re-run loses one utterance
+    for job in (1, 2):
+        extract_job(EmbeddingExtractor(StandIn(1), num_crops=2), data, out, job=job, num_jobs=2)
+    with pytest.raises(ExtractionError, match="1 of 4 utterances .* spk01-utt01"):
+        merge_parts(data, out, 2)
+    after = {k: v for k, v in tree_hashes(out).items() if "/split.new/" not in k}
+    assert after == before
+    again = dict(kaldiio.load_scp(str(out / "xvector.scp")))
+    assert all(np.array_equal(loaded[k], again[k]) for k in loaded)  # still the earlier, readable embeddings
+    (out / "split.new" / "xvector.1.scp").unlink()
+    extract_job(extractor, make_data_dir(tmp_path / "b", num_spk=2, per_spk=2), out, job=1, num_jobs=1)
+    merge_parts(tmp_path / "b" / "data", out, 1, write_crops=False)
+    assert not (out / "crops.scp").exists()  # pointed into the split/ that was replaced
+    assert len(dict(kaldiio.load_scp(str(out / "xvector.scp")))) == 4
