@@ -122,3 +122,20 @@ def test_missing_teacher_directory_is_one_named_line_on_the_console(tmp_path):
     lines = res.stderr.strip().splitlines()
     assert lines[-2] == f"run.pl: job failed (code 1), log {exp}/log/train.log"
     assert lines[-1].startswith(f"  train: error: teacher '{tmp_path}/no_teacher' not found")
+
+
+def test_an_error_from_a_dataloader_worker_is_one_line_without_the_traceback():
+    from torch._utils import ExceptionWrapper
+
+    from ssrfnet.audio import AudioError
+    from ssrfnet.cli import one_line
+
+    try:
+        raise AudioError("data/train/wav.scp: u1: sample rate is 8000 Hz, expected 16000 Hz")
+    except AudioError:
+        wrapped = ExceptionWrapper(where="in DataLoader worker process 0")
+    with pytest.raises(AudioError) as err:
+        wrapped.reraise()
+    assert "Traceback" in str(err.value)
+    assert one_line(err.value) == ("data/train/wav.scp: u1: sample rate is 8000 Hz, expected 16000 Hz "
+                                   "(in a DataLoader worker)")
