@@ -193,14 +193,14 @@ class SpeakerModel:
 
 def write_threshold(info: dict, directory: Path) -> None:
     """threshold.json (and mean_vec.npy) into a model directory, where load_model finds them."""
-    from ssrfnet.fileio import atomic_write, atomic_write_text
+    from ssrfnet.fileio import atomic_write, atomic_write_json
 
     keep = {k: v for k, v in info.items() if k not in ("mean", "mean_vec", "source")}
     if info.get("mean") is not None:
         with atomic_write(directory / "mean_vec.npy", "wb") as handle:
             np.save(handle, info["mean"])
         keep["mean_vec"] = "mean_vec.npy"
-    atomic_write_text(directory / "threshold.json", json.dumps(keep, indent=2) + "\n")
+    atomic_write_json(directory / "threshold.json", keep, indent=2)
 
 
 def _where(audio, index: int) -> str:

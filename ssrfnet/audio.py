@@ -78,6 +78,48 @@ def read_audio(
     frames: int = -1,
 ) -> np.ndarray:
     """Return float32 mono samples for a wav.scp value (path or pipe); `start`/`frames` select a span."""
+    samples = read_audio_channels(entry, sample_rate=sample_rate, where=where, start=start, frames=frames)
+    mono = samples[:, 0] if samples.shape[1] == 1 else samples.mean(axis=1)
+    return np.ascontiguousarray(mono, dtype=np.float32)
+
+
+def read_audio_checked(entry: str, *, where: str = "", sample_rate: int = SAMPLE_RATE,
+                       crop_samples: int | None = None) -> tuple[np.ndarray, list[str]]:
+    """(float32 mono samples, notes) of a whole wav.scp entry for extraction: NaN or Inf samples are an
+    AudioError naming `where` (the utterance), odd but usable input gives notes (see `audio_notes`)."""
+    samples = read_audio_channels(entry, sample_rate=sample_rate, where=where)
+    bad = ~np.isfinite(samples)
+    if bad.any():
+        raise AudioError(f"{where or entry}: audio contains NaN or Inf samples (first at sample "
+                         f"{int(np.argmax(bad.any(axis=1)))})")
+    mono = samples[:, 0] if samples.shape[1] == 1 else samples.mean(axis=1)
+    mono = np.ascontiguousarray(mono, dtype=np.float32)
+    return mono, audio_notes(mono, samples.shape[1], crop_samples)
+
+
+def audio_notes(mono: np.ndarray, channels: int = 1, crop_samples: int | None = None) -> list[str]:
+    """What is odd but usable about a recording: several channels (mixed down), silence (every sample 0),
+    shorter than one crop (repeated end to end to fill it)."""
+    notes = []
+    if channels > 1:
+        notes.append(f"{channels} channels mixed down to mono")
+    if not np.any(mono):
+        notes.append("silent (every sample is 0)")
+    if crop_samples and len(mono) < crop_samples:
+        notes.append(f"{len(mono) / SAMPLE_RATE:.2f} s, shorter than one {crop_samples / SAMPLE_RATE:g} s "
+                     "crop (repeated end to end)")
+    return notes
+
+
+def read_audio_channels(
+    entry: str,
+    *,
+    sample_rate: int = SAMPLE_RATE,
+    where: str = "",
+    start: int = 0,
+    frames: int = -1,
+) -> np.ndarray:
+    """(samples, channels) float32 of a wav.scp value (path or pipe); `start`/`frames` select a span."""
     where = where or entry
     entry = entry.strip()
     if is_pipe(entry):
@@ -101,8 +143,7 @@ def read_audio(
         raise AudioError(f"{where}: sample rate is {rate} Hz, expected {sample_rate} Hz")
     if samples.shape[0] == 0:
         raise AudioError(f"{where}: audio has no samples")
-    mono = samples[:, 0] if samples.shape[1] == 1 else samples.mean(axis=1)
-    return np.ascontiguousarray(mono, dtype=np.float32)
+    return samples
 
 
 def audio_num_samples(entry: str, *, sample_rate: int = SAMPLE_RATE, where: str = "") -> int:
@@ -125,6 +166,23 @@ def audio_num_samples(entry: str, *, sample_rate: int = SAMPLE_RATE, where: str 
     if frames == 0:
         raise AudioError(f"{where}: audio has no samples")
     return int(frames)
+
+
+def audio_header(path: str, *, where: str = "") -> tuple[int, int, int]:
+    """(frames, sample rate, channels) of a plain audio file from its header; AudioError naming `where`
+    when it is missing, empty or not audio."""
+    where = where or path
+    if not os.path.isfile(path):
+        raise AudioError(f"{where}: audio file not found: {path}")
+    if os.path.getsize(path) == 0:
+        raise AudioError(f"{where}: audio file is empty: {path}")
+    try:
+        with sf.SoundFile(path) as handle:
+            return int(handle.frames), int(handle.samplerate), int(handle.channels)
+    except (RuntimeError, sf.LibsndfileError) as err:
+        raise AudioError(f"{where}: cannot read audio file {path}: {err}") from err
+    except OSError as err:
+        raise AudioError(f"{where}: cannot open audio file {path}: {err.strerror or err}") from err
 
 
 def write_wav(path: str | os.PathLike, samples: np.ndarray, sample_rate: int = SAMPLE_RATE) -> None:

@@ -95,7 +95,15 @@ def apply_runtime(args: argparse.Namespace) -> None:
 
 
 def one_line(err: BaseException) -> str:
-    return " ".join(str(err).split()) or type(err).__name__
+    """The error's message on one line. An error re-raised from a DataLoader worker carries the worker's
+    traceback in its message: only the original message is kept."""
+    text = str(err)
+    if "Original Traceback (most recent call last):" in text:
+        last = [line for line in text.splitlines() if line.strip()][-1]
+        name, sep, message = last.partition(": ")
+        if sep and name.rsplit(".", 1)[-1] == type(err).__name__:
+            text = f"{message} (in a DataLoader worker)"
+    return " ".join(text.split()) or type(err).__name__
 
 
 def peak_memory_line(tool: str) -> str:

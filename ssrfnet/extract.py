@@ -11,9 +11,11 @@ Per utterance we store:
   embedding of the whole utterance (when `full_utt`); for a fixed-length model such as the faithful
   SV-Mixer/SSRFNet it is the mean of the crop embeddings.
 
-Jobs write `split/xvector.<job>.{ark,scp}` atomically (temporary names, renamed when complete) and
+Jobs write `split.new/xvector.<job>.{ark,scp}` atomically (temporary names, renamed when complete) and
 `merge_parts` joins them into `xvector.scp` only when every utterance of the data directory is present;
-otherwise it fails naming the missing utterances and no merged scp is left behind.
+otherwise it fails naming the missing utterances. The new job outputs replace `split/` and the merged scps
+as one set (`ssrfnet.fileio.commit_dir`), so a failing re-extraction leaves the earlier embeddings (split/
+and the merged scps that point into it) byte-identical.
 """
 
 from __future__ import annotations
@@ -27,10 +29,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ssrfnet.audio import SAMPLE_RATE, AudioError, read_audio
+from ssrfnet.audio import SAMPLE_RATE, AudioError, read_audio_checked
 from ssrfnet.data.crops import make_crops
 from ssrfnet.errors import ConfError, SSRFNetError
-from ssrfnet.fileio import atomic_write
+from ssrfnet.fileio import atomic_write, atomic_write_text, commit_dir, recover_staged
 from ssrfnet.kaldi.table import read_table
 
 log = logging.getLogger("ssrfnet.extract")
@@ -96,10 +98,7 @@ class EmbeddingExtractor:
                 f"model output for {key or 'a batch'} has shape {tuple(out.shape)}, expected "
                 f"({x.shape[0]}, {self.embed_dim}) (embed_dim)"
             )
-        out = out.float().cpu().numpy()
-        if not np.all(np.isfinite(out)):
-            raise ExtractionError(f"model produced NaN/inf embeddings for {key or 'a batch'}")
-        return out
+        return out.float().cpu().numpy()
 
     def embed_crops(self, crops: np.ndarray) -> np.ndarray:
         """(M, crop_samples) -> (M, dim), `batch_size` crops per forward pass."""
@@ -107,7 +106,7 @@ class EmbeddingExtractor:
             [self.forward(crops[i : i + self.batch_size]) for i in range(0, len(crops), self.batch_size)]
         )
 
-    def _flush(self, pending):
+    def _flush(self, pending, failed):
         crops = np.concatenate([c for _, _, c in pending])
         emb = self.embed_crops(crops)
         offset = 0
@@ -115,27 +114,42 @@ class EmbeddingExtractor:
             e = emb[offset : offset + len(c)]
             offset += len(c)
             vec = self.forward(wav[None, :], key)[0] if self.full_utt else e.mean(axis=0)
+            if not (np.all(np.isfinite(e)) and np.all(np.isfinite(vec))):
+                # one utterance (e.g. silence through a model that normalises by its energy) must not cost
+                # the others of its batch their embeddings
+                why = "the model produced NaN/inf embeddings for it"
+                if failed is None:
+                    raise ExtractionError(f"{key}: {why}")
+                log.warning("skipping %s: %s", key, why)
+                failed.append((key, why))
+                continue
             yield key, vec.astype(np.float32), e.astype(np.float32)
 
-    def extract(self, items):
-        """items: iterable of (key, wav). Yields (key, vector (dim,), crops (num_crops, dim))."""
+    def extract(self, items, failed: list | None = None):
+        """items: iterable of (key, wav). Yields (key, vector (dim,), crops (num_crops, dim)).
+
+        An utterance whose embedding is not finite is an ExtractionError naming it, or, when `failed` is a
+        list, appended to it as (key, reason) and skipped."""
         pending, count = [], 0
         for key, wav in items:
             c = make_crops(wav, self.crop_samples, self.num_crops)
             pending.append((key, wav, c))
             count += len(c)
             if count >= self.batch_size:
-                yield from self._flush(pending)
+                yield from self._flush(pending, failed)
                 pending, count = [], 0
         if pending:
-            yield from self._flush(pending)
+            yield from self._flush(pending, failed)
 
 
-def iter_audio(entries, where_prefix: str, prefetch: int = 4, failed: list | None = None):
-    """Yield (key, wav) for (key, wav.scp value) pairs, reading ahead in threads; bad audio is
-    logged and skipped (appended to `failed`) so one broken file does not hide the others."""
+def iter_audio(entries, where_prefix: str, prefetch: int = 4, failed: list | None = None,
+               notes: list | None = None, crop_samples: int | None = None):
+    """Yield (key, wav) for (key, wav.scp value) pairs, reading ahead in threads; bad audio (unreadable,
+    NaN/Inf samples, ...) is logged and skipped (appended to `failed`) so one broken file does not hide the
+    others; odd but usable audio (several channels, silence, shorter than `crop_samples`) is logged once
+    and appended to `notes`."""
     def load(key, entry):
-        return read_audio(entry, where=f"{where_prefix}:{key}")
+        return read_audio_checked(entry, where=f"{where_prefix}:{key}", crop_samples=crop_samples)
 
     with ThreadPoolExecutor(max_workers=max(1, prefetch)) as pool:
         queue = collections.deque()
@@ -150,12 +164,16 @@ def iter_audio(entries, where_prefix: str, prefetch: int = 4, failed: list | Non
             if nxt is not None:
                 queue.append((nxt[0], pool.submit(load, *nxt)))
             try:
-                wav = fut.result()
+                wav, odd = fut.result()
             except AudioError as err:
                 log.warning("skipping %s: %s", key, err)
                 if failed is not None:
                     failed.append((key, str(err)))
                 continue
+            for note in odd:
+                log.warning("%s: %s", key, note)
+                if notes is not None:
+                    notes.append((key, note))
             yield key, wav
 
 
@@ -214,19 +232,22 @@ def extract_job(
     write_crops: bool = True,
     prefetch: int = 4,
 ) -> dict:
-    """Embed this job's share of `<data>/wav.scp` into `<out>/split/{xvector,crops}.<job>.{ark,scp}`."""
+    """Embed this job's share of `<data>/wav.scp` into `<out>/split.new/{xvector,crops}.<job>.{ark,scp}`
+    (`merge_parts` moves them to `<out>/split/`)."""
     data_dir, out_dir = Path(data_dir), Path(out_dir)
     wav_scp = data_dir / "wav.scp"
     table = dict(read_table(wav_scp))
     keys = job_slice(sorted(table), job, num_jobs)
-    split = out_dir / "split"
+    split = out_dir / STAGING
     writers = {"xvector": ArkScpWriter(split / f"xvector.{job}.ark", split / f"xvector.{job}.scp")}
     if write_crops:
         writers["crops"] = ArkScpWriter(split / f"crops.{job}.ark", split / f"crops.{job}.scp")
     failed: list = []
+    notes: list = []
     start, done, seconds = time.time(), 0, 0.0
     try:
-        audio = iter_audio(((k, table[k]) for k in keys), str(wav_scp), prefetch, failed)
+        audio = iter_audio(((k, table[k]) for k in keys), str(wav_scp), prefetch, failed, notes,
+                           crop_samples=extractor.crop_samples)
 
         def counted():
             nonlocal seconds
@@ -234,7 +255,7 @@ def extract_job(
                 seconds += len(wav) / SAMPLE_RATE
                 yield key, wav
 
-        for key, vec, crops in extractor.extract(counted()):
+        for key, vec, crops in extractor.extract(counted(), failed):
             writers["xvector"](key, vec)
             if write_crops:
                 writers["crops"](key, crops)
@@ -252,42 +273,79 @@ def extract_job(
         "job %d: %d of %d utterances, %.1f h audio in %.1f s (%.0fx real time); %d failed",
         job, done, len(keys), seconds / 3600, elapsed, seconds / max(elapsed, 1e-9), len(failed),
     )
-    return {"job": job, "done": done, "total": len(keys), "failed": failed, "seconds": elapsed}
+    return {"job": job, "done": done, "total": len(keys), "failed": failed, "notes": notes,
+            "seconds": elapsed}
+
+
+STAGING = "split.new"  # where the jobs of a run write, until merge_parts moves their outputs to split/
+
+
+def _final_line(line: str, staging: Path, split: Path) -> str:
+    """A job scp line whose ark lies in the staging directory, pointing into split/ instead."""
+    key, rest = line.rstrip("\n").split(" ", 1)
+    path, offset = rest.rsplit(":", 1)
+    if Path(path).parent.name == staging.name:
+        path = str(Path(path).parent.parent / split.name / Path(path).name)
+    return f"{key} {path}:{offset}\n"
+
+
+def _job_lines(out_dir: Path, parts: Path, name: str, num_jobs: int, data_dir: Path, wanted: list[str],
+               ) -> dict[int, list[str]]:
+    """{job: its scp lines} of one table; ExtractionError naming the utterances without an embedding."""
+    jobs, seen, missing_parts = {}, set(), []
+    for job in range(1, num_jobs + 1):
+        part = parts / f"{name}.{job}.scp"
+        if not part.is_file():
+            missing_parts.append(str(part))
+            continue
+        with open(part, encoding="utf-8") as handle:
+            jobs[job] = [line if line.endswith("\n") else line + "\n" for line in handle]
+        seen.update(line.split(" ", 1)[0] for line in jobs[job])
+    missing = [k for k in wanted if k not in seen]
+    if missing_parts or missing:
+        shown = " ".join(missing[:10]) + (" ..." if len(missing) > 10 else "")
+        gone = f"; job outputs missing: {' '.join(missing_parts)}" if missing_parts else ""
+        raise ExtractionError(
+            f"{out_dir}: {len(missing)} of {len(wanted)} utterances of {data_dir} have no {name} "
+            f"embedding: {shown}{gone} (see {out_dir}/log/extract.*.log)"
+        )
+    return jobs
 
 
 def merge_parts(data_dir: str | os.PathLike, out_dir: str | os.PathLike, num_jobs: int,
                 write_crops: bool = True) -> int:
-    """Join the job scps into `<out>/xvector.scp` (+ crops.scp); fail naming utterances without embeddings."""
+    """Join the job scps into `<out>/xvector.scp` (+ crops.scp); fail naming utterances without embeddings.
+
+    The outputs of a new run (`<out>/split.new/`) replace split/ and the merged scps as one set; a failing
+    merge leaves the earlier ones as they were. Without split.new (`--stage 1` after a finished run) the
+    parts in split/ are merged again, and a failure then leaves no merged scp behind."""
     data_dir, out_dir = Path(data_dir), Path(out_dir)
+    split, staging = out_dir / "split", out_dir / STAGING
+    recover_staged(split)
+    staged = staging.is_dir()
+    parts = staging if staged else split
     wanted = [k for k, _ in read_table(data_dir / "wav.scp")]
     names = ["xvector"] + (["crops"] if write_crops else [])
+    if not staged:
+        for name in names:
+            (out_dir / f"{name}.scp").unlink(missing_ok=True)  # never leave a stale merged scp
+    merged = {}
     for name in names:
-        merged = out_dir / f"{name}.scp"
-        if merged.exists():
-            merged.unlink()  # never leave a stale merged scp a later stage would trust
-    for name in names:
-        lines = {}
-        missing_parts = []
-        for job in range(1, num_jobs + 1):
-            part = out_dir / "split" / f"{name}.{job}.scp"
-            if not part.is_file():
-                missing_parts.append(str(part))
-                continue
-            with open(part, encoding="utf-8") as handle:
-                for line in handle:
-                    key = line.split(" ", 1)[0]
-                    lines[key] = line if line.endswith("\n") else line + "\n"
-        missing = [k for k in wanted if k not in lines]
-        if missing_parts or missing:
-            shown = " ".join(missing[:10]) + (" ..." if len(missing) > 10 else "")
-            parts = f"; job outputs missing: {' '.join(missing_parts)}" if missing_parts else ""
-            raise ExtractionError(
-                f"{out_dir}: {len(missing)} of {len(wanted)} utterances of {data_dir} have no {name} "
-                f"embedding: {shown}{parts} (see {out_dir}/log/extract.*.log)"
-            )
-        extra = set(lines) - set(wanted)
-        with atomic_write(out_dir / f"{name}.scp") as handle:
-            handle.writelines(lines[k] for k in sorted(lines) if k not in extra)
+        jobs = _job_lines(out_dir, parts, name, num_jobs, data_dir, wanted)
+        if staged:  # the job scps too must point into split/ once the directory is moved there
+            jobs = {job: [_final_line(line, staging, split) for line in lines] for job, lines in jobs.items()}
+            for job, lines in jobs.items():
+                atomic_write_text(staging / f"{name}.{job}.scp", "".join(lines))
+        lines = {line.split(" ", 1)[0]: line for job_lines in jobs.values() for line in job_lines}
+        keep = set(wanted)
+        merged[out_dir / f"{name}.scp"] = "".join(lines[k] for k in sorted(lines) if k in keep)
+    if staged:
+        if not write_crops:  # an earlier run's crops.scp points into the split/ that is about to go
+            (out_dir / "crops.scp").unlink(missing_ok=True)
+        commit_dir(staging, split, merged.items())
+    else:
+        for path, text in merged.items():
+            atomic_write_text(path, text)
     return len(wanted)
 
 

@@ -58,12 +58,9 @@ if [ -n "$int8_eval" ]; then
 fi
 
 mkdir -p "$exp/log"
+# a failure is named by the launcher (the log and its error line); an earlier export stays as it was
 # shellcheck disable=SC2086  # $cmd holds the launcher and its options
-if ! $cmd "$exp/log/export.log" \
-    python -m ssrfnet.bin.export "${opts[@]}" --model "$model" --exp-dir "$exp" --out-dir "$exp/export"; then
-  echo "$0: export failed; see $exp/log/export.log" >&2
-  tail -n 5 "$exp/log/export.log" >&2
-  exit 1
-fi
+$cmd "$exp/log/export.log" \
+  python -m ssrfnet.bin.export "${opts[@]}" --model "$model" --exp-dir "$exp" --out-dir "$exp/export" || exit 1
 grep "^export:" "$exp/log/export.log"
 utils/peak_memory.sh "$0" "$exp/log/export.log"

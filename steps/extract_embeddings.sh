@@ -21,6 +21,9 @@ num_threads=1    # torch CPU threads per job (onnxruntime's too)
 backend=torch    # torch | onnxruntime (runs the checked export that stage 6 wrote beside the model; CPU)
 quantize=none    # none | int8 (with --backend onnxruntime: model.int8.onnx)
 stage=0
+check_audio=true # check every wav.scp entry before extraction starts (steps/validate_audio.sh)
+check_cmd=       # launcher of the audio check jobs (default: --cmd)
+skip_bad=false   # true: embed without the unusable entries (listed in <out-dir>/audio_check/bad_utts)
 # End configuration section.
 
 # shellcheck disable=SC2034  # read by utils/parse_options.sh
@@ -38,7 +41,10 @@ Options:
   --num-threads N      torch / onnxruntime threads per job (default 1)
   --backend B          torch|onnxruntime (default torch; onnxruntime needs stage 6's export)
   --quantize Q         none|int8 (int8: onnxruntime on model.int8.onnx)
-  --stage N            0: extract and merge; 1: merge only"
+  --stage N            0: extract and merge; 1: merge only
+  --check-audio B      true|false: check the audio first (default true)
+  --check-cmd CMD      launcher of the audio check jobs (default: --cmd)
+  --skip-bad B         true|false: leave unusable entries out instead of failing (default false)"
 
 echo "$0 $*"
 # shellcheck source=/dev/null
@@ -60,6 +66,7 @@ dir=$3
 [ -e "$model" ] || [[ "$model" == *,* ]] || { echo "$0: no such model $model" >&2; exit 1; }
 [ -f "$data/wav.scp" ] || { echo "$0: no such file $data/wav.scp" >&2; exit 1; }
 [ -z "$conf" ] || [ -f "$conf" ] || { echo "$0: no such conf file $conf" >&2; exit 1; }
+[ -s "$data/wav.scp" ] || { echo "$0: $data/wav.scp is empty (no utterances to embed)" >&2; exit 1; }
 num_utts=$(wc -l < "$data/wav.scp")
 if [ "$nj" -gt "$num_utts" ]; then
   echo "$0: --nj $nj is more than the $num_utts utterances of $data; using $num_utts jobs"
@@ -75,19 +82,22 @@ launcher=()
 [ "$gpu" -gt 0 ] && launcher+=(--gpu "$gpu")
 
 mkdir -p "$dir/log"
-# A merged scp from an earlier run must not survive a failed run.
-rm -f "$dir/xvector.scp" "$dir/crops.scp"
+
+if [ "$check_audio" = true ]; then
+  steps/validate_audio.sh --cmd "${check_cmd:-$cmd}" --nj "$nj" --skip-bad "$skip_bad" "$data" \
+    "$dir/audio_check" || exit 1
+  if [ -s "$dir/audio_check/bad_utts" ]; then data=$dir/audio_check/data; fi
+fi
 
 if [ "$stage" -le 0 ]; then
-  rm -f "$dir"/split/xvector.*.scp "$dir"/split/crops.*.scp
+  # the jobs write into split.new/; the merge moves it to split/ with the merged scps as one set, so a failed
+  # run leaves the earlier embeddings as they were
+  rm -rf "$dir/split.new"
   # shellcheck disable=SC2086  # $cmd holds the launcher and its options
-  if ! $cmd "${launcher[@]}" JOB=1:"$nj" "$dir/log/extract.JOB.log" \
-      python -m ssrfnet.bin.extract_embeddings "${opts[@]}" --model "$model" --data "$data" \
-        --out-dir "$dir" --job JOB --num-jobs "$nj" --num-threads "$num_threads" --backend "$backend" \
-        --quantize "$quantize"; then
-    echo "$0: extraction failed; see $dir/log/extract.*.log" >&2
-    exit 1
-  fi
+  $cmd "${launcher[@]}" JOB=1:"$nj" "$dir/log/extract.JOB.log" \
+    python -m ssrfnet.bin.extract_embeddings "${opts[@]}" --model "$model" --data "$data" \
+      --out-dir "$dir" --job JOB --num-jobs "$nj" --num-threads "$num_threads" --backend "$backend" \
+      --quantize "$quantize" || exit 1
 fi
 
 if ! python -m ssrfnet.bin.extract_embeddings "${opts[@]}" --merge --data "$data" --out-dir "$dir" \
@@ -96,6 +106,6 @@ if ! python -m ssrfnet.bin.extract_embeddings "${opts[@]}" --merge --data "$data
   exit 1
 fi
 cat "$dir/log/merge.log"
-grep -h "WARNING" "$dir"/log/extract.*.log >&2 || true
+grep -h "^extract_embeddings: WARNING" "$dir"/log/extract.*.log >&2 || true
 utils/peak_memory.sh "$0 (per job)" "$dir"/log/extract.*.log
 echo "$0: embeddings of $data in $dir/xvector.scp"

@@ -85,12 +85,9 @@ opts=(--asnorm "$asnorm")
 [ -n "$model" ] && opts+=(--model "$model")
 
 mkdir -p "$exp/log"
+# a failure is named by the launcher (the log and its error line); the earlier scores and tables stay as they were
 # shellcheck disable=SC2086  # $cmd holds the launcher and its options
-if ! $cmd "$exp/log/score.log" \
-    python -m ssrfnet.bin.score "${opts[@]}" --exp-dir "$exp" --emb-dir "$emb" --trials "$@"; then
-  echo "$0: scoring failed; see $exp/log/score.log" >&2
-  tail -n 5 "$exp/log/score.log" >&2
-  exit 1
-fi
+$cmd "$exp/log/score.log" \
+  python -m ssrfnet.bin.score "${opts[@]}" --exp-dir "$exp" --emb-dir "$emb" --trials "$@" || exit 1
 cat "$exp/results.md"
 utils/peak_memory.sh "$0" "$exp/log/score.log"

@@ -32,6 +32,10 @@ rirs_dir=           # RIR data dir (default: <augment-dir>/rirs)
 dev_trials=         # development trials (default: <dev-data>/trials/heldout.kaldi)
 num_workers=        # DataLoader workers per process (default: conf)
 train_opts=         # extra options for ssrfnet.bin.train, e.g. "--max-steps=1000 --force-new"
+check_audio=true    # check every training wav.scp entry before torchrun starts (steps/validate_audio.sh)
+check_cmd=          # launcher of the audio check jobs (default: --cmd)
+check_nj=4          # audio check jobs
+skip_bad=false      # true: train without the unusable entries (listed in <exp-dir>/audio_check/bad_utts)
 # End configuration section.
 # --conf FILE (repeatable; later files win, the command line wins over them) is collected separately.
 
@@ -57,7 +61,8 @@ e.g.: $0 --cmd \"\$cuda_cmd\" --mode distill --conf conf/ssrfnet.conf --augment-
       $0 --cmd \"\$cuda_cmd\" --gpus 4 --mode ssrfnet --conf conf/ssrfnet.conf --init exp/svmixer/final.pt \\
         --augment-dir data data/vox2_train data/vox2_heldout exp/ssrfnet
 Options: --cmd --gpus --nnodes --node-rank --rdzv-endpoint --rdzv-id --rdzv-timeout --mode --conf --init
-         --augment-dir --musan-dir --rirs-dir --dev-trials --num-workers --train-opts"
+         --augment-dir --musan-dir --rirs-dir --dev-trials --num-workers --train-opts
+         --check-audio --check-cmd --check-nj --skip-bad"
 # shellcheck source=/dev/null
 . utils/parse_options.sh || exit 1
 set -euo pipefail
@@ -100,6 +105,14 @@ if [ "$gpus" -gt 0 ]; then
   nproc_per_node=$gpus gpu_opt=(--gpu "$gpus") device=auto
 else
   nproc_per_node=1 gpu_opt=() device=cpu
+fi
+
+# The training audio is checked before torchrun starts: an unreadable or 8 kHz file is named in seconds, not
+# when the sampler reaches it hours in. Node 0 checks; the other nodes wait for it at the rendezvous.
+if [ "$check_audio" = true ] && [ "$node_rank" -eq 0 ]; then
+  steps/validate_audio.sh --cmd "${check_cmd:-$cmd}" --nj "$check_nj" --skip-bad "$skip_bad" \
+    "$train_data" "$exp_dir/audio_check" || exit 1
+  if [ -s "$exp_dir/audio_check/bad_utts" ]; then train_data=$exp_dir/audio_check/data; fi
 fi
 
 py_args=(--mode "$mode" --train-data "$train_data" --dev-data "$dev_data" --musan-dir "$musan_dir"

@@ -64,3 +64,16 @@ def all_pairs_trials(data: Path, out: Path) -> Path:
     out.write_text("".join(f"{a} {b} {'target' if a[:5] == b[:5] else 'nontarget'}\n"
                            for i, a in enumerate(utts) for b in utts[i + 1:]))
     return out
+
+
+def tree_hashes(*roots: Path) -> dict[str, str]:
+    """{path: sha256} of every file under `roots` (files or directories): compare before and after a failing
+    run to show that it left earlier results byte-identical."""
+    import hashlib
+
+    out = {}
+    for root in map(Path, roots):
+        files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
+        for path in files:
+            out[str(path)] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return out

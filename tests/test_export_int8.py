@@ -90,7 +90,8 @@ def test_quantize_choices_and_selected_nodes(tmp_path):
     (tmp_path / "export.json").write_text("{}")
     with pytest.raises(ExportError, match="differs from PyTorch"):
         export_model(model, tmp_path, tolerance=-1.0, runs=1, formats=("onnx",))
-    assert not (tmp_path / "export.json").exists()  # a failed export leaves no report to trust
+    assert (tmp_path / "export.json").read_text() == "{}"  # a failed export leaves the earlier one as it was
+    assert not (tmp_path / "model.onnx").exists()
     import onnx
 
     export_model(model, tmp_path, runs=1, batch_sizes=(1,), formats=("onnx",))

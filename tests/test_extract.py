@@ -136,10 +136,11 @@ def test_missing_utterance_fails_and_names_it(tmp_path):
     ex = EmbeddingExtractor(FixedStandIn(), batch_size=8)
     for job in (1, 2):
         extract_job(ex, data, tmp_path / "emb", job=job, num_jobs=2)
-    (tmp_path / "emb" / "xvector.scp").write_text("stale\n")
+    (tmp_path / "emb" / "xvector.scp").write_text("earlier\n")
     with pytest.raises(ExtractionError, match=r"1 of 7 utterances .* spk1-utt04"):
         merge_parts(data, tmp_path / "emb", 2)
-    assert not (tmp_path / "emb" / "xvector.scp").exists()
+    # the failed run's outputs stay in split.new/: the earlier merged scp (and split/) are left as they were
+    assert (tmp_path / "emb" / "xvector.scp").read_text() == "earlier\n"
 
 
 def test_missing_job_output_fails(tmp_path):

@@ -22,6 +22,12 @@
 # --config FILE, and any other --name that the config file describes.
 # --max-jobs-run N becomes "-tc N" (SGE) or "%N" on the array (SLURM).
 #
+# A failed job is named with its log and, below it, the last "error:" line of
+# that log (else its last line). If queue.pl is interrupted (INT, TERM, HUP)
+# or killed (even by SIGKILL: a watcher process notices), the array job is
+# cancelled (scancel <job id> / qdel <job name>), so no task keeps running
+# and moves its outputs into place after the stage has gone.
+#
 # Site configuration: conf/queue.conf (SGE) or conf/slurm.conf (SLURM) in the
 # current directory if present, or the file given by --config; otherwise the
 # built-in defaults below. Format (one directive per line, '#' comments):
@@ -49,6 +55,7 @@ use warnings;
 use Cwd qw(getcwd);
 use File::Basename qw(basename dirname);
 use File::Path qw(make_path);
+use POSIX ();
 
 my $sched = 'sge';
 if (@ARGV >= 2 && $ARGV[0] eq '--scheduler') {
@@ -220,6 +227,7 @@ for my $n ($first .. $last) {
   my $log = $logtpl;
   $log =~ s/\Q$var\E/$n/g if $var ne '';
   unlink $log;
+  fail("cannot remove the stale log $log: $!\n") if -e $log;
 }
 
 # ---- submit and wait
@@ -232,13 +240,52 @@ if ($sched eq 'slurm') {
     '-t', "$first:$last", ($max ? ('-tc', $max) : ()), $script;
 }
 my $submit_log = "$qdir/$base.submit.log";
+
+sub cancel_array {    # scancel / qdel the array job this run submitted
+  my @cancel;
+  if ($sched eq 'slurm') {
+    my $id;
+    if (open(my $fh, '<', $submit_log)) {
+      while (<$fh>) { if (/^(\d+)(;\S+)?\s*$/ || /Submitted batch job (\d+)/) { $id = $1; last; } }
+      close $fh;
+    }
+    return unless defined $id;
+    @cancel = ('scancel', $id);
+  } else {
+    @cancel = ('qdel', $base);
+  }
+  system("@cancel >> '$submit_log' 2>&1");
+}
+
+# The submitter runs under a watcher: if queue.pl dies, the watcher cancels the array job.
+my $launcher = $$;
 my $pid = fork();
 fail("fork failed: $!\n") unless defined $pid;
 if ($pid == 0) {
-  open(STDOUT, '>', $submit_log) or exit 127;
-  open(STDERR, '>&', \*STDOUT);
-  open(STDIN, '<', '/dev/null');
-  exec(@cmd) or do { print STDERR "cannot run $cmd[0]: $!\n"; exit 127; };
+  setpgrp(0, 0);
+  my $sub = fork();
+  exit 127 unless defined $sub;
+  if ($sub == 0) {
+    open(STDOUT, '>', $submit_log) or exit 127;
+    open(STDERR, '>&', \*STDOUT);
+    open(STDIN, '<', '/dev/null');
+    exec(@cmd) or do { print STDERR "cannot run $cmd[0]: $!\n"; exit 127; };
+  }
+  my $stop = 0;
+  $SIG{$_} = sub { $stop = 1; } for qw(INT TERM HUP);
+  while (1) {
+    my $got = waitpid($sub, POSIX::WNOHANG());
+    if ($got == $sub) { POSIX::_exit($? >> 8); }
+    if ($stop || getppid() != $launcher) {
+      cancel_array();
+      kill 'TERM', -$$;
+      POSIX::_exit(130);
+    }
+    select(undef, undef, undef, 0.2);
+  }
+}
+for my $sig (qw(INT TERM HUP)) {
+  $SIG{$sig} = sub { kill 'TERM', $pid; waitpid($pid, 0); print STDERR "$me: interrupted; array job cancelled\n"; exit 1; };
 }
 waitpid($pid, 0);
 my $submit_status = $? >> 8;
@@ -272,6 +319,24 @@ if ($nmissing == $last - $first + 1 && $submit_status != 0) {
   if (open(my $fh, '<', $submit_log)) { local $/; $out = <$fh> // ''; close $fh; }
   fail("submission failed (exit status $submit_status): '@cmd'\n$out" . "see $submit_log\n");
 }
+# The line of a failed job's log that says why: the last "error:" line, else the last line of output.
+sub why_failed {
+  my ($log) = @_;
+  open(my $fh, '<', $log) or return '';
+  my ($error, $last) = ('', '');
+  while (my $line = <$fh>) {
+    next if $line =~ /^# (Started at|Accounting:|Ended \(code|Running on)/ || $. == 1;
+    $line =~ s/\s+$//;
+    next if $line eq '';
+    $last = $line;
+    $error = $line if $line =~ /\b(error|ERROR): /;
+  }
+  close $fh;
+  my $why = $error ne '' ? $error : $last;
+  $why = substr($why, 0, 1000) . ' ...' if length($why) > 1000;
+  return $why;
+}
+
 my @failed = grep { !defined $code{$_} || $code{$_} != 0 } ($first .. $last);
 if (@failed) {
   my $shown = 0;
@@ -281,7 +346,9 @@ if (@failed) {
     $log =~ s/\Q$var\E/$n/g if $var ne '';
     my $why = defined $code{$n} ? "code $code{$n}" : 'no "# Ended" line: killed or never ran';
     my $what = $var ne '' ? "job $n" : 'job';
-    print STDERR "$me: $what failed ($why), log is in $log\n";
+    print STDERR "$me: $what failed ($why), log $log\n";
+    my $line = why_failed($log);
+    print STDERR "  $line\n" if $line ne '';
   }
   my $pattern = $logtpl;
   $pattern =~ s/\Q$var\E/*/g if $var ne '';

@@ -35,7 +35,20 @@
 #
 # Each log holds "# <command>", "# Started at <date>", the output,
 # "# Accounting: time=<seconds> threads=<n>" and "# Ended (code N) at <date>".
-# Exit status: 0 if all jobs succeeded, else 1 after naming the failed jobs.
+# Every log must be writable before any job starts (a read-only experiment
+# dir is an error naming the log, never a stale "# Ended (code 0)").
+# Exit status: 0 if all jobs succeeded, else 1 after naming each failed job
+# (up to 10): "run.pl: job N failed (code C), log <path>" and, below it, the
+# last "error:" line of that log (else its last line), so that the console
+# shows the named message without opening the log.
+#
+# No orphans: each job runs under a watcher process (the leader of the job's
+# process group). If run.pl dies, even by SIGKILL, the watcher notices within
+# a fraction of a second and kills the job: its process group and every
+# process that inherited the job's RUNPL_JOB_TAG environment variable (so
+# also workers that started a session of their own, as torchrun's do): TERM,
+# then KILL after $RUNPL_KILL_GRACE seconds (default 5). A killed job's log
+# gets no "# Ended" line.
 
 use strict;
 use warnings;
@@ -125,6 +138,16 @@ for my $n ($first .. $last) {
   push @jobs, $n;
 }
 
+# Every log must be writable before anything runs: a job whose log cannot be written would leave an
+# earlier run's log (perhaps "# Ended (code 0)") in place.
+for my $n (@jobs) {
+  my $log = subst($logtpl, $n);
+  my $dir = dirname($log);
+  eval { make_path($dir) unless -d $dir; 1 } or fail("$me: cannot create the log directory $dir: $@");
+  open(my $probe, '>>', $log) or fail("$me: cannot write the log $log: $!\n");
+  close $probe;
+}
+
 # GPUs available to hand out.
 my @gpus;
 if ($opt{gpu} > 0) {
@@ -166,28 +189,71 @@ sub take_gpus {
 
 sub stamp { return scalar localtime; }
 
-sub run_one {    # in the child: never returns
-  my ($n, $gpu_list) = @_;
+sub tagged_pids {    # processes (of any session) that inherited the job's tag
+  my ($tag) = @_;
+  my @pids;
+  opendir(my $proc, '/proc') or return ();
+  for my $pid (grep { /^\d+$/ && $_ != $$ } readdir $proc) {
+    open(my $env, '<', "/proc/$pid/environ") or next;
+    local $/;
+    my $text = <$env> // '';
+    close $env;
+    push @pids, $pid if index("\0$text", "\0RUNPL_JOB_TAG=$tag\0") >= 0;
+  }
+  closedir $proc;
+  return @pids;
+}
+
+sub kill_job {    # in the watcher, after run.pl died: TERM, a grace period, KILL; never returns
+  my ($pid, $tag) = @_;
+  $SIG{TERM} = 'IGNORE';
+  kill 'TERM', -$$, tagged_pids($tag);
+  my $grace = ($ENV{RUNPL_KILL_GRACE} // '') =~ /^\d+(\.\d+)?$/ ? $ENV{RUNPL_KILL_GRACE} : 5;
+  my $deadline = time() + $grace;
+  while (time() < $deadline) {
+    waitpid($pid, WNOHANG);
+    last if !kill(0, $pid) && !tagged_pids($tag);
+    Time::HiRes::sleep(0.05);
+  }
+  kill 'KILL', tagged_pids($tag);
+  kill 'KILL', -$$;    # the job's process group, this watcher included
+  POSIX::_exit(137);
+}
+
+sub watch {    # wait for the job; kill it if run.pl goes away. Returns the wait status.
+  my ($pid, $launcher, $tag) = @_;
+  my $nap = 0.005;
+  while (1) {
+    my $got = waitpid($pid, WNOHANG);
+    return $? if $got == $pid;
+    return 255 << 8 if $got < 0;
+    kill_job($pid, $tag) if getppid() != $launcher;
+    Time::HiRes::sleep($nap);
+    $nap = $nap < 0.2 ? 2 * $nap : 0.2;
+  }
+}
+
+sub run_one {    # in the child (the job's watcher): never returns
+  my ($n, $gpu_list, $launcher) = @_;
   my $log = subst($logtpl, $n);
   my $cmd = subst($cmdtpl, $n);
-  my $dir = dirname($log);
-  eval { make_path($dir) unless -d $dir; 1 } or do { print STDERR "$me: cannot create $dir\n"; POSIX::_exit(1); };
   open(my $fh, '>', $log) or do { print STDERR "$me: cannot write $log: $!\n"; POSIX::_exit(1); };
   print $fh "# $cmd\n# Started at " . stamp() . "\n";
   close $fh;
   $ENV{CUDA_VISIBLE_DEVICES} = join(',', @$gpu_list) if @$gpu_list;
+  my $tag = "$launcher.$$.$n." . int(time() * 1000);
   my $t0 = time();
   my $pid = fork();
   if (!defined $pid) { print STDERR "$me: fork failed\n"; POSIX::_exit(1); }
   if ($pid == 0) {
+    $ENV{RUNPL_JOB_TAG} = $tag;
     open(STDOUT, '>>', $log) or POSIX::_exit(127);
     open(STDERR, '>&', \*STDOUT) or POSIX::_exit(127);
     open(STDIN, '<', '/dev/null');
     exec('bash', '-c', $cmd) or POSIX::_exit(127);
   }
   local $SIG{TERM} = sub { kill 'TERM', $pid; };
-  waitpid($pid, 0);
-  my $st = $?;
+  my $st = watch($pid, $launcher, $tag);
   my $code = ($st & 127) ? 128 + ($st & 127) : ($st >> 8);
   my $elapsed = int(time() - $t0 + 0.5);
   if (open(my $out, '>>', $log)) {
@@ -198,6 +264,7 @@ sub run_one {    # in the child: never returns
   POSIX::_exit($code > 255 ? 255 : $code);
 }
 
+my $launcher = $$;
 my (%running, %gpu_of, %code_of);    # pid -> job index
 my $stop = 0;
 for my $sig (qw(INT TERM HUP)) {
@@ -224,7 +291,7 @@ for my $n (@jobs) {
   if ($pid == 0) {
     setpgrp(0, 0);
     $SIG{$_} = 'DEFAULT' for qw(INT HUP);
-    run_one($n, \@g);
+    run_one($n, \@g, $launcher);
   }
   $running{$pid} = $n;
   $gpu_of{$pid} = \@g;
@@ -236,13 +303,34 @@ if ($stop) {
   print STDERR "$me: interrupted\n";
   exit 1;
 }
+# The line of a failed job's log that says why: the last "error:" line (the one-line message of the
+# ssrfnet tools, "<tool>: error: ..."), else the last line of output.
+sub why_failed {
+  my ($log) = @_;
+  open(my $fh, '<', $log) or return '';
+  my ($error, $last) = ('', '');
+  while (my $line = <$fh>) {
+    next if $line =~ /^# (Started at|Accounting:|Ended \(code|Running on)/ || $. == 1;
+    $line =~ s/\s+$//;
+    next if $line eq '';
+    $last = $line;
+    $error = $line if $line =~ /\b(error|ERROR): /;
+  }
+  close $fh;
+  my $why = $error ne '' ? $error : $last;
+  $why = substr($why, 0, 1000) . ' ...' if length($why) > 1000;
+  return $why;
+}
+
 if (@failed) {
   my $shown = 0;
   for my $n (@failed) {
     last if ++$shown > 10;
     my $log = subst($logtpl, $n);
     my $what = $var ne '' ? "job $n" : 'job';
-    print STDERR "$me: $what failed (code $code_of{$n}), log is in $log\n";
+    print STDERR "$me: $what failed (code $code_of{$n}), log $log\n";
+    my $why = why_failed($log);
+    print STDERR "  $why\n" if $why ne '';
   }
   printf STDERR "$me: %d / %d jobs failed, logs are in %s\n", scalar(@failed), scalar(@jobs), subst($logtpl, "*")
     if @failed > 1 || $var ne '';

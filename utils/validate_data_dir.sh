@@ -10,6 +10,10 @@
 #   --no-spk-sort   do not require utt2spk to be sorted by speaker as well
 #   --non-print     accepted for compatibility; text is not checked for
 #                   non-printable characters by this implementation
+#   --audio         also check every wav.scp entry's audio (steps/validate_audio.sh:
+#                   header, 16 kHz, samples, key in utt2spk), in --nj jobs through
+#                   --cmd (defaults 4 and run.pl); its findings go to --audio-dir
+#                   (default: a temporary directory)
 #
 # Rules checked:
 #  * utt2spk exists and is non-empty (an empty data dir is an error);
@@ -41,8 +45,17 @@ no_text=false
 no_feats=false
 no_wav=false
 no_spk_sort=false
+audio=false
+nj=4
+cmd=run.pl
+audio_dir=
 while [ "$#" -gt 0 ]; do
   case "$1" in
+    --audio) audio=true ;;
+    --nj|--cmd|--audio-dir)
+      [ "$#" -ge 2 ] || { echo "$me: option $1 needs a value" >&2; exit 1; }
+      case "$1" in --nj) nj=$2 ;; --cmd) cmd=$2 ;; --audio-dir) audio_dir=$2 ;; esac
+      shift ;;
     --no-text) no_text=true ;;
     --no-feats) no_feats=true ;;
     --no-wav) no_wav=true ;;
@@ -55,8 +68,9 @@ while [ "$#" -gt 0 ]; do
 done
 
 if [ "$#" -ne 1 ]; then
-  echo "Usage: $me [--no-text] [--no-feats] [--no-wav] [--no-spk-sort] <data-dir>" >&2
+  echo "Usage: $me [--no-text] [--no-feats] [--no-wav] [--no-spk-sort] [--audio [--nj N] [--cmd CMD]] <data-dir>" >&2
   echo "e.g.: $me --no-text --no-feats data/train" >&2
+  echo "      $me --no-text --no-feats --audio --nj 8 --cmd run.pl data/train" >&2
   exit 1
 fi
 data=${1%/}
@@ -229,6 +243,14 @@ done
 if [ "$nerr" -gt 0 ]; then
   echo "$me: $nerr error(s) in $data" >&2
   exit 1
+fi
+
+if $audio && ! $no_wav; then
+  steps_dir=$(cd "$utils_dir/../steps" && pwd)
+  "$steps_dir/validate_audio.sh" --cmd "$cmd" --nj "$nj" "$data" "${audio_dir:-$tmp/audio}" >&2 || {
+    echo "$me: the audio of $data failed the check" >&2
+    exit 1
+  }
 fi
 
 nspk=$(awk '{print $2}' "$data/utt2spk" | sort -u | wc -l)

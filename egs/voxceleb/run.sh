@@ -56,6 +56,15 @@ help_message=$(sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; echo; echo "Options (
 . ./path.sh
 . utils/parse_options.sh
 
+if ! [[ "$stage" =~ ^[0-9]+$ && "$stop_stage" =~ ^[0-9]+$ ]]; then
+  echo "$0: --stage and --stop-stage must be stage numbers, got '$stage' and '$stop_stage'" >&2
+  exit 1
+fi
+if [ "$stop_stage" -lt "$stage" ]; then
+  echo "$0: --stop-stage $stop_stage is before --stage $stage: no stage would run" >&2
+  exit 1
+fi
+
 utils/setup_env.sh --quiet
 
 mini=false

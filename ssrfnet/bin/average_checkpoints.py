@@ -27,7 +27,7 @@ def build_parser():
 
 
 def chosen_checkpoints(args) -> tuple[list[Path], Path]:
-    from ssrfnet.train.checkpoint import checkpoint_name, list_checkpoints
+    from ssrfnet.train.checkpoint import checkpoint_name, select_for_average
 
     if args.checkpoints:
         if len(args.paths) != 1:
@@ -36,7 +36,12 @@ def chosen_checkpoints(args) -> tuple[list[Path], Path]:
     exp = Path(args.paths[0])
     out = Path(args.paths[1]) if len(args.paths) > 1 else exp / "final.pt"
     if not args.steps:
-        return list_checkpoints(exp / "checkpoints")[-args.num:], out
+        chosen, skipped = select_for_average(exp / "checkpoints", args.num)
+        for path, why in skipped:
+            print(f"average_checkpoints: WARNING: {path} left out, unreadable ({why})", file=sys.stderr)
+        if not chosen:
+            raise ConfError(f"{exp / 'checkpoints'}: no readable checkpoint to average")
+        return chosen, out
     chosen = [exp / "checkpoints" / checkpoint_name(s) for s in args.steps]
     missing = [str(p) for p in chosen if not p.is_file()]
     if missing:

@@ -50,7 +50,21 @@ def run(args) -> int:
                          write_crops=args.eval_write_crops, prefetch=args.prefetch)
     for key, why in result["failed"]:
         print(f"extract_embeddings: WARNING: no embedding for {key}: {why}", file=sys.stderr)
+    print_notes(result["notes"])
     return 0
+
+
+def print_notes(notes, shown: int = 5) -> None:
+    """One warning line per kind of odd but usable input (each utterance is in the log above)."""
+    kinds: dict[str, list[str]] = {}
+    for key, note in notes:
+        kind = ("several channels, mixed down to mono" if "channels" in note else
+                "silent (every sample 0)" if note.startswith("silent") else
+                "shorter than one crop, repeated end to end")
+        kinds.setdefault(kind, []).append(key)
+    for kind, keys in kinds.items():
+        print(f"extract_embeddings: WARNING: {len(keys)} utterance(s) {kind}: {' '.join(keys[:shown])}"
+              f"{' ...' if len(keys) > shown else ''}", file=sys.stderr)
 
 
 main = cli.main_of("extract_embeddings", build_parser, run, memory=True)

@@ -20,7 +20,7 @@ import numpy as np
 from ssrfnet.errors import ConfError
 from ssrfnet.export.errors import ExportError
 from ssrfnet.export.runtime import OnnxEmbedder
-from ssrfnet.fileio import atomic_write_text
+from ssrfnet.fileio import atomic_write_json
 
 
 def export_pair(export_dir: Path, num_threads: int | None = None) -> tuple[OnnxEmbedder, OnnxEmbedder]:
@@ -124,7 +124,7 @@ def record_int8_cost(export_dir: str | os.PathLike, info: dict) -> dict:
     if "int8" not in report:
         raise ExportError(f"{path}: no int8 export recorded (export with quantize='int8' first)")
     report["int8"].update(info)
-    atomic_write_text(path, json.dumps(report, indent=2) + "\n")
+    atomic_write_json(path, report, indent=2)
     return report
 
 

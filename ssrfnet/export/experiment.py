@@ -11,7 +11,8 @@ import numpy as np
 
 from ssrfnet.audio import read_audio
 from ssrfnet.export.cost import int8_cost, record_int8_cost
-from ssrfnet.export.stage import export_markdown, export_model
+from ssrfnet.export.stage import check_export_dir, export_markdown, write_export
+from ssrfnet.fileio import staged_dir
 from ssrfnet.kaldi.table import read_table
 from ssrfnet.models.checkpoint import load_model_and_config
 from ssrfnet.scoring.report import results_markdown, update_readme
@@ -31,17 +32,23 @@ def export_experiment(model_path: str, exp_dir: str | os.PathLike, out_dir: str 
                       real_audio: np.ndarray | None = None, quantize: str | None = None, int8_eval=(),
                       eval_options: dict | None = None, **export_options) -> dict:
     """Export `model_path` into `out_dir` (with <exp>/scores/threshold.json when stage 5 wrote one); with
-    quantize='int8' and `int8_eval` ([(data dir, [trials])]) the int8 cost goes into export.json."""
-    exp_dir = Path(exp_dir)
+    quantize='int8' and `int8_eval` ([(data dir, [trials])]) the int8 cost goes into export.json.
+
+    The export directory is replaced as one set only when everything above succeeded (`staged_dir`): a
+    failing re-export (parity, int8 cost, a full disk) leaves the previous complete export byte-identical."""
+    exp_dir, out_dir = Path(exp_dir), Path(out_dir)
+    check_export_dir(out_dir)
     model, config = load_model_and_config(model_path)
-    report = export_model(model, out_dir, config=config, real_audio=real_audio, quantize=quantize,
-                          threshold_file=exp_dir / "scores" / "threshold.json", **export_options)
-    if quantize == "int8" and int8_eval:
-        options = eval_options or {}
-        report = record_int8_cost(out_dir, int8_cost(
-            out_dir, int8_eval, protocol=options.get("eval_protocol", "crops"),
-            num_crops=options.get("eval_num_crops", 10), batch_size=options.get("eval_batch_size", 40),
-            runs=export_options.get("runs", 5)))
+    with staged_dir(out_dir) as stage:
+        report = write_export(model, stage.path, named_as=out_dir, config=config, real_audio=real_audio,
+                              quantize=quantize, threshold_file=exp_dir / "scores" / "threshold.json",
+                              **export_options)
+        if quantize == "int8" and int8_eval:
+            options = eval_options or {}
+            report = record_int8_cost(stage.path, int8_cost(
+                stage.path, int8_eval, protocol=options.get("eval_protocol", "crops"),
+                num_crops=options.get("eval_num_crops", 10), batch_size=options.get("eval_batch_size", 40),
+                runs=export_options.get("runs", 5)))
     report["model"] = model_path
     results = exp_dir / "results.json"
     if results.is_file():

@@ -19,7 +19,6 @@ Results go to `<out>/export.json` and an "Export" section of the experiment READ
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from pathlib import Path
@@ -31,7 +30,7 @@ from ssrfnet.audio import SAMPLE_RATE
 from ssrfnet.export.errors import ExportError
 from ssrfnet.export.graph import exportable, realish_audio
 from ssrfnet.export.metadata import model_identity, write_metadata
-from ssrfnet.fileio import atomic_write_text
+from ssrfnet.fileio import atomic_write_json, staged_dir, user_write_errors
 from ssrfnet.timing import median_seconds
 
 QUANTIZE_CHOICES = (None, "none", "int8")
@@ -168,16 +167,45 @@ def add_int8(report: dict, model: torch.nn.Module, example: torch.Tensor, out_di
     info.update(cosine_to_fp32_mean=float(cos.mean()), cosine_to_fp32_min=float(cos.min()),
                 max_abs_diff_vs_pytorch=max(diffs), cosine_inputs=sorted(inputs))
     report["int8"] = info
-    report["files"]["onnx_int8"] = str(out_dir / "model.int8.onnx")
     print(f"export: int8 vs fp32 onnx on the parity inputs: cosine mean {info['cosine_to_fp32_mean']:.5f}, "
           f"min {info['cosine_to_fp32_min']:.5f} ({info['quantized_nodes']} MatMuls quantized)", flush=True)
     return run_int8
 
 
-def export_model(
+EXPORT_FILES = ("model.pt", "model.onnx", "model.int8.onnx", "export.json", "threshold.json")
+
+
+def check_export_dir(out_dir: str | os.PathLike) -> None:
+    """An export replaces its directory as a whole: refuse one that holds anything but an earlier export."""
+    out_dir = Path(out_dir)
+    if out_dir.is_file():
+        raise ExportError(f"{out_dir}: is a file; the export needs a directory")
+    if out_dir.is_dir():
+        foreign = sorted(p.name for p in out_dir.iterdir()
+                         if p.name not in EXPORT_FILES and not p.name.startswith("."))
+        if foreign:
+            raise ExportError(f"{out_dir}: holds files that are not part of an export "
+                              f"({' '.join(foreign[:5])}); the export replaces the whole directory: give an "
+                              "empty or export-only --out-dir")
+
+
+def export_model(model: torch.nn.Module, out_dir: str | os.PathLike, **options) -> dict:
+    """Export `model` to `<out>/model.pt`, `<out>/model.onnx` (+ `model.int8.onnx` with quantize='int8'),
+    check parity, time onnxruntime (see `write_export` for the options).
+
+    The files are one set: they are written into a hidden sibling and replace `out_dir` only when every check
+    passed (`ssrfnet.fileio.staged_dir`), so a failing export leaves the previous complete one byte-identical
+    (and a failing first export leaves nothing)."""
+    check_export_dir(out_dir)
+    with staged_dir(out_dir) as stage:
+        return write_export(model, stage.path, named_as=Path(out_dir), **options)
+
+
+def write_export(
     model: torch.nn.Module,
     out_dir: str | os.PathLike,
     *,
+    named_as: str | os.PathLike | None = None,
     config: dict | None = None,
     opset: int = 17,
     tolerance: float = 1e-4,
@@ -189,20 +217,17 @@ def export_model(
     threshold_file: str | os.PathLike | None = None,
     int8_per_channel: bool = True,
 ) -> dict:
-    """Export `model` to `<out>/model.pt`, `<out>/model.onnx` (+ `model.int8.onnx` with quantize='int8'),
-    check parity, time onnxruntime. `config`: the model config (its digest goes into the ONNX metadata);
-    `threshold_file`: stage 5's threshold.json, copied into the export so that it carries its threshold;
-    `int8_per_channel`: int8 weight scales per output channel (else per tensor)."""
+    """The export's files written into `out_dir` as they are (the staging directory of export_model; the
+    report names them under `named_as`, their final directory). `config`: the model config (its digest goes
+    into the ONNX metadata); `threshold_file`: stage 5's threshold.json, copied into the export so that it
+    carries its threshold; `int8_per_channel`: int8 weight scales per output channel (else per tensor)."""
     if quantize not in QUANTIZE_CHOICES:
         raise ExportError(f"quantize must be one of none, int8, got {quantize!r}")
     if quantize == "int8" and "onnx" not in formats:
         raise ExportError("quantize='int8' quantizes the ONNX graph: include 'onnx' in formats")
     out_dir = Path(out_dir)
+    final = Path(named_as) if named_as is not None else out_dir
     out_dir.mkdir(parents=True, exist_ok=True)
-    for stale in ("export.json", "model.int8.onnx", "threshold.json"):
-        # export.json is written last and marks a complete export; files of an earlier export that this one
-        # may not rewrite go first, so that a failed export leaves nothing a later load would trust
-        (out_dir / stale).unlink(missing_ok=True)
     model = model.eval().cpu()
     fixed = getattr(model, "crop_samples", None)
     length = int(fixed) if fixed is not None else 3 * SAMPLE_RATE
@@ -215,26 +240,27 @@ def export_model(
                     "identity": identity, "parity": {}, "timing_ms": {}, "files": {}}
     target = exportable(model, gemm=False)  # ONNX Runtime runs the plain convolutions fastest in fp32
     if "torchscript" in formats:
-        ts_path, run_ts = export_torchscript(target, example, out_dir)
+        _, run_ts = export_torchscript(target, example, out_dir)
         check_parity(report, "torchscript", run_ts, inputs, reference, tolerance)
-        report["files"]["torchscript"] = str(ts_path)
+        report["files"]["torchscript"] = str(final / "model.pt")
     if "onnx" in formats:
         onnx_path = export_onnx(target, example, out_dir, opset, fixed is not None, identity)
         _, run_onnx = onnx_runner(onnx_path)
         check_parity(report, "onnx", run_onnx, inputs, reference, tolerance)
-        report["files"]["onnx"] = str(onnx_path)
+        report["files"]["onnx"] = str(final / "model.onnx")
         report["onnx_bytes"] = onnx_path.stat().st_size
         runners = {"onnxruntime": run_onnx}
         if quantize == "int8":
             runners["onnxruntime_int8"] = add_int8(report, model, example, out_dir, opset, run_onnx, inputs,
                                                    reference, per_channel=int8_per_channel)
+            report["files"]["onnx_int8"] = str(final / "model.int8.onnx")
         real = np.resize(inputs["real_b3"].numpy().reshape(-1), length * 3)
         time_backends(report, model, runners, real, length, runs, batch_sizes)
     if threshold_file is not None and Path(threshold_file).is_file():
-        shutil.copyfile(threshold_file, out_dir / ".threshold.json.tmp")
-        os.replace(out_dir / ".threshold.json.tmp", out_dir / "threshold.json")
-        report["threshold_file"] = str(out_dir / "threshold.json")
-    atomic_write_text(out_dir / "export.json", json.dumps(report, indent=2) + "\n")
+        with user_write_errors(out_dir / "threshold.json"):
+            shutil.copyfile(threshold_file, out_dir / "threshold.json")
+        report["threshold_file"] = str(final / "threshold.json")
+    atomic_write_json(out_dir / "export.json", report, indent=2)
     return report
 
 

@@ -67,6 +67,11 @@ def _ours(files: list[ModelFile]) -> dict | None:
     if int(ckpt.get("version", -1)) != VERSION:
         raise CheckpointError(f"{files[0].where}: unsupported {FORMAT} version {ckpt.get('version')!r} "
                               f"(expected {VERSION})")
+    for key in ("config", "state_dict"):
+        if not isinstance(ckpt.get(key), dict):
+            raise CheckpointError(f"{files[0].where}: an {FORMAT} file without its {key!r} dict (expected "
+                                  "'config' and 'state_dict', as save_model writes them): incomplete or "
+                                  "edited")
     return ckpt
 
 

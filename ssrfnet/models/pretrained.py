@@ -17,7 +17,7 @@ from pathlib import Path
 from torch import nn
 
 from ssrfnet.errors import CheckpointError
-from ssrfnet.fileio import atomic_write_text
+from ssrfnet.fileio import atomic_write_json
 from ssrfnet.models.build import MODEL_DEFAULTS, build_model, resolve_config
 from ssrfnet.models.checkpoint import load_state_strictly, plain_types
 
@@ -51,7 +51,7 @@ def save_pretrained(model: nn.Module, config: dict, directory: str | os.PathLike
     info = {"format": FORMAT, "version": VERSION, "library": "ssrfnet",
             "model_config": plain_types({k: resolved[k] for k in MODEL_DEFAULTS}),
             "embed_dim": int(model.embed_dim), "crop_samples": getattr(model, "crop_samples", None)}
-    atomic_write_text(directory / CONFIG_NAME, json.dumps(info, indent=2) + "\n")
+    atomic_write_json(directory / CONFIG_NAME, info, indent=2)
     return directory
 
 

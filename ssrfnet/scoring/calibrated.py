@@ -87,12 +87,15 @@ class SystemCalibrator:
     """One fitted calibration model per (system, kind); applies them to the trial lists of stage 5."""
 
     def __init__(self, setup: CalibrationSetup, scores_dir, *, protocols, mean=None, cohort=None,
-                 top_n: int = 300, dim: int | None = None, log=print):
+                 top_n: int = 300, dim: int | None = None, log=print, named_as=None):
+        """`named_as`: the scores directory the files will be found in when `scores_dir` is a staging one."""
         setup.validate()
-        self.scoring = {"mean_vec": str(Path(scores_dir) / "mean_vec.npy") if mean is not None else None}
+        shown = Path(named_as or scores_dir)
+        self.scoring = {"mean_vec": str(shown / "mean_vec.npy") if mean is not None else None}
         self.setup = setup
         self.models: dict[str, dict[str, CalibrationModel]] = {}
         self.model_dir = Path(scores_dir) / "calibration"
+        self.shown_dir = shown / "calibration"
         cal_trials = Path(setup.cal_data) / CAL_TRIALS
         cal = load_embeddings(setup.cal_emb, crops="crops" in protocols, dim=dim)
         trials = read_trials(cal_trials)
@@ -147,7 +150,7 @@ class SystemCalibrator:
             "embeddings": str(self.setup.cal_emb),
             "eval_durations": str(self.setup.eval_utt2dur) if self.setup.eval_utt2dur else None,
             "systems": {
-                f"{system}_{kind}": {"model": str(self.model_dir / f"{system}_{kind}.json"),
+                f"{system}_{kind}": {"model": str(self.shown_dir / f"{system}_{kind}.json"),
                                      "features": m.features, "llr_threshold": m.llr_threshold(), **m.info}
                 for system, kinds in self.models.items() for kind, m in kinds.items()
             },

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ssrfnet.fileio import atomic_write, atomic_write_json, atomic_write_text
+from ssrfnet.fileio import StagedDir, atomic_write, atomic_write_json, atomic_write_text, staged_dir
 from ssrfnet.kaldi.table import read_dict
 from ssrfnet.kaldi.trials import read_trials
 from ssrfnet.scoring.calibrated import CalibrationSetup, SystemCalibrator, is_calibrated, system_scores
@@ -36,7 +36,7 @@ from ssrfnet.scoring.cosine import (
 )
 from ssrfnet.scoring.det import plot_det
 from ssrfnet.scoring.metrics import ScoreError, compute_metrics, format_metrics
-from ssrfnet.scoring.report import model_info, write_results
+from ssrfnet.scoring.report import model_info, results_texts
 
 PROTOCOL_NOTE = (
     "Protocols: *crops* = each utterance cut into N crops of the model's length at "
@@ -98,12 +98,37 @@ def cohort_setup(dim, scores_dir, subtract_mean, asnorm, top_n, cohort_emb, coho
             if not cohort_data:
                 raise ValueError("AS-norm needs the cohort data directory (--cohort-data) for utt2spk")
             cohort = speaker_means(coh, read_dict(Path(cohort_data) / "utt2spk"), mean)
-            _log(f"AS-norm cohort: {cohort.shape[0]} speaker means from {cohort_emb}, top-{top_n}")
+            _log(f"AS-norm cohort: {cohort.shape[0]} speaker means from {cohort_emb}, "
+                 f"top-{min(top_n, cohort.shape[0])}")
     return mean, cohort
 
 
-def score_experiment(
-    exp_dir: str | os.PathLike,
+def score_experiment(exp_dir: str | os.PathLike, emb_dir: str | os.PathLike, trial_files: list[str],
+                     **options) -> dict:
+    """Score every trial list with every system (see the module docstring and `score_into` for the options);
+    returns results.json's dict.
+
+    One set of outputs: the scores directory is built in a hidden sibling and replaces `<exp>/scores` only
+    when every list was scored, with results.json, results.md and the README section renamed into place right
+    after it (`ssrfnet.fileio.staged_dir`). A failing run leaves every earlier score file and table
+    byte-identical; the new scores/ holds exactly this run's files."""
+    exp_dir = Path(exp_dir)
+    with staged_dir(exp_dir / "scores") as stage:
+        return score_into(stage, exp_dir, emb_dir, trial_files, **options)
+
+
+def effective_top_n(cohort, top_n: int) -> int:
+    """AS-norm's N: `top_n`, or the cohort size when the cohort is smaller (warned; tables say which N)."""
+    if cohort is None or cohort.shape[0] >= top_n:
+        return top_n
+    _log(f"WARNING: AS-norm --asnorm-top-n {top_n} is more than the {cohort.shape[0]} cohort speakers: "
+         f"using top-{cohort.shape[0]} (the mean over the whole cohort, i.e. S-norm)")
+    return int(cohort.shape[0])
+
+
+def score_into(
+    stage: StagedDir,
+    exp_dir: Path,
     emb_dir: str | os.PathLike,
     trial_files: list[str],
     *,
@@ -121,13 +146,11 @@ def score_experiment(
     model=None,
     calibration: CalibrationSetup | None = None,
 ) -> dict:
-    """Score every trial list with every system (see the module docstring); returns results.json's dict.
+    """Score every trial list with every system into `stage` (its files named under <exp>/scores).
 
     With `calibration`, also the affine/QMF calibrated systems `<system>_<kind>` (LLRs, with Cllr and the
     actual DCF), their models under scores/calibration/ and results["calibration"]."""
-    exp_dir = Path(exp_dir)
-    scores_dir = exp_dir / "scores"
-    scores_dir.mkdir(parents=True, exist_ok=True)
+    scores_dir, named_as = stage.path, stage.target
     has_crops = (Path(emb_dir) / "crops.scp").is_file()
     if protocol == "crops" and not has_crops:
         raise EmbeddingError(
@@ -140,6 +163,7 @@ def score_experiment(
     _log(f"{len(emb.keys)} embeddings of size {emb.dim} from {emb_dir} ({time.time() - t0:.1f} s)")
 
     mean, cohort = cohort_setup(emb.dim, scores_dir, subtract_mean, asnorm, top_n, cohort_emb, cohort_data)
+    requested_top_n, top_n = top_n, effective_top_n(cohort, top_n)
     vectors = {p: scoring_vectors(emb, p, mean) for p in protocols}
     results: dict = {
         "exp_dir": str(exp_dir),
@@ -148,6 +172,7 @@ def score_experiment(
         "protocol": protocol,
         "subtract_mean": subtract_mean,
         "asnorm_top_n": top_n if asnorm else None,
+        "asnorm_top_n_requested": requested_top_n if asnorm else None,
         "cohort": cohort_emb if (asnorm or subtract_mean) else None,
         "p_targets": list(p_targets),
         "protocol_note": PROTOCOL_NOTE,
@@ -157,7 +182,7 @@ def score_experiment(
     calibrator = None
     if calibration is not None:
         calibrator = SystemCalibrator(calibration, scores_dir, protocols=protocols, mean=mean, cohort=cohort,
-                                      top_n=top_n, dim=emb.dim, log=_log)
+                                      top_n=top_n, dim=emb.dim, log=_log, named_as=named_as)
         results["calibration"] = calibrator.summary()
     lists = {trial_file: read_trials(trial_file) for trial_file in trial_files}
     if calibrator is not None:
@@ -174,10 +199,11 @@ def score_experiment(
 
     if dev_trials:
         results["threshold"] = calibrate_threshold(
-            scores_dir, dev_emb or emb_dir, dev_trials, protocol, mean, p_targets
+            scores_dir, dev_emb or emb_dir, dev_trials, protocol, mean, p_targets, named_as=named_as
         )
     results["model"] = model_info(exp_dir, model, model_path)
-    write_results(exp_dir, results)
+    for path, text in results_texts(exp_dir, results).items():
+        stage.also_write(path, text)
     return results
 
 
@@ -224,8 +250,9 @@ def score_list(scored: ScoredList, emb, vectors, protocols, scores_dir: Path, *,
     return systems
 
 
-def calibrate_threshold(scores_dir, dev_emb, dev_trials, protocol, mean, p_targets) -> dict:
-    """EER threshold of the development trials (never the test lists), saved as scores/threshold.json."""
+def calibrate_threshold(scores_dir, dev_emb, dev_trials, protocol, mean, p_targets, named_as=None) -> dict:
+    """EER threshold of the development trials (never the test lists), saved as scores/threshold.json
+    (`named_as`: the directory its mean vector will be found in, when `scores_dir` is a staging one)."""
     emb = load_embeddings(dev_emb, crops=protocol == "crops")
     trials = read_trials(dev_trials)
     s, labels = score_trials(emb, trials, protocol, mean, dev_trials)
@@ -240,7 +267,7 @@ def calibrate_threshold(scores_dir, dev_emb, dev_trials, protocol, mean, p_targe
         "embeddings": str(dev_emb),
         "eer": m["eer"],
         "min_dcf_thresholds": {f"{p:g}": m[f"min_dcf_{p:g}_threshold"] for p in p_targets},
-        "mean_vec": str(Path(scores_dir) / "mean_vec.npy") if mean is not None else None,
+        "mean_vec": str(Path(named_as or scores_dir) / "mean_vec.npy") if mean is not None else None,
         "note": "score >= threshold means same speaker; cosine without AS-norm",
     }
     atomic_write_json(Path(scores_dir) / "threshold.json", info, indent=2)

@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 
 from ssrfnet.errors import SSRFNetError
-from ssrfnet.fileio import atomic_write_json, atomic_write_text
+from ssrfnet.fileio import atomic_write_text, strict_json
 from ssrfnet.models import load_model
 from ssrfnet.models.summary import model_summary
 from ssrfnet.scoring.published import published_cell, published_notes, published_summary
@@ -139,19 +139,31 @@ def replace_section(text: str, name: str, body: str) -> str:
     return text + sep + block + "\n"
 
 
-def update_readme(path: str | os.PathLike, name: str, title: str, body: str) -> None:
-    """Replace (or add) the marked section `name` of a README with `## title` + body."""
+def readme_with_section(path: str | os.PathLike, name: str, title: str, body: str) -> str:
+    """The text of a README with its marked section `name` replaced (or added) by `## title` + body."""
     path = Path(path)
     text = path.read_text(encoding="utf-8") if path.is_file() else f"# {path.parent.name}\n\n"
-    atomic_write_text(path, replace_section(text, name, f"## {title}\n\n{body}"))
+    return replace_section(text, name, f"## {title}\n\n{body}")
+
+
+def update_readme(path: str | os.PathLike, name: str, title: str, body: str) -> None:
+    """Replace (or add) the marked section `name` of a README with `## title` + body."""
+    atomic_write_text(path, readme_with_section(path, name, title, body))
+
+
+def results_texts(exp_dir: str | os.PathLike, results: dict) -> dict[Path, str]:
+    """{path: text} of results.json, results.md and README.md (its results section replaced), in the order
+    they are to be written."""
+    exp_dir = Path(exp_dir)
+    results = {**results, "published": published_summary(results)}
+    table = results_markdown(results)
+    return {exp_dir / "results.json": strict_json(results, indent=2, sort_keys=True) + "\n",
+            exp_dir / "results.md": f"# Results: {exp_dir.name}\n\n{table}",
+            exp_dir / "README.md": readme_with_section(exp_dir / "README.md", "results", "Results", table)}
 
 
 def write_results(exp_dir: str | os.PathLike, results: dict) -> str:
     """Write results.json, results.md and the README results section; return the markdown."""
-    exp_dir = Path(exp_dir)
-    results = {**results, "published": published_summary(results)}
-    atomic_write_json(exp_dir / "results.json", results, indent=2, sort_keys=True)
-    table = results_markdown(results)
-    atomic_write_text(exp_dir / "results.md", f"# Results: {exp_dir.name}\n\n{table}")
-    update_readme(exp_dir / "README.md", "results", "Results", table)
-    return table
+    for path, text in results_texts(exp_dir, results).items():
+        atomic_write_text(path, text)
+    return results_markdown({**results, "published": published_summary(results)})

@@ -12,7 +12,6 @@ falling back to the newest step file that loads.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import random
@@ -23,7 +22,7 @@ import numpy as np
 import torch
 
 from ssrfnet.errors import CheckpointError
-from ssrfnet.fileio import atomic_torch_save, atomic_write_text
+from ssrfnet.fileio import atomic_torch_save, atomic_write_json, atomic_write_text
 from ssrfnet.models.checkpoint import write_model_file
 
 log = logging.getLogger(__name__)
@@ -97,19 +96,70 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
     return state
 
 
+def readable(path: str | os.PathLike) -> str | None:
+    """None when `path` loads as a training checkpoint (memory-mapped: the zip directory and the pickle are
+    read, not the tensors), else why not. Cheap enough to ask before each pruning."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception as err:  # truncated, empty, random bytes: a zoo of types
+        return f"{type(err).__name__}: {' '.join(str(err).split())[:200]}"
+    if not isinstance(state, dict) or state.get("format") != CKPT_FORMAT:
+        return f"not a training checkpoint (format {CKPT_FORMAT!r} expected)"
+    return None
+
+
 def save_checkpoint(ckpt_dir: str | os.PathLike, state: dict, keep: int = 0) -> Path:
-    """Write `state` as step_<step>.pt, point `latest` at it, prune to the newest `keep` (0 = keep all)."""
+    """Write `state` as step_<step>.pt, check that it reads back, point `latest` at it, then prune to the
+    newest `keep` readable checkpoints (0 = keep all). A checkpoint that does not read back is an error
+    before anything older is touched."""
     ckpt_dir = Path(ckpt_dir)
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     state = dict(state, format=CKPT_FORMAT, version=CKPT_VERSION)
     path = ckpt_dir / checkpoint_name(int(state["step"]))
     atomic_torch_save(state, path)
+    why = readable(path)
+    if why is not None:
+        raise CheckpointError(f"{path}: written but does not read back ({why}); the older checkpoints are "
+                              "kept and checkpoints/latest still names the last good one")
     atomic_write_text(ckpt_dir / "latest", path.name + "\n")
     if keep > 0:
-        for old in list_checkpoints(ckpt_dir)[:-keep]:
-            if old != path:
-                old.unlink(missing_ok=True)
+        prune(ckpt_dir, keep, newest=path)
     return path
+
+
+def prune(ckpt_dir: Path, keep: int, newest: Path | None = None) -> None:
+    """Keep the newest `keep` readable checkpoints: older readable ones are deleted, unreadable ones are
+    renamed to `<name>.unreadable` (named in the log, never counted among the kept), so pruning can never
+    delete a good checkpoint while it keeps a bad one."""
+    kept = 0
+    for path in reversed(list_checkpoints(ckpt_dir)):
+        why = None if path == newest else readable(path)
+        if why is not None:
+            aside = path.with_name(path.name + ".unreadable")
+            os.replace(path, aside)
+            log.warning("%s: unreadable checkpoint (%s), moved to %s", path, why, aside.name)
+        elif kept < keep:
+            kept += 1
+        else:
+            path.unlink(missing_ok=True)
+
+
+def select_for_average(ckpt_dir: str | os.PathLike, num: int, max_step: int | None = None,
+                       ) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """(the newest `num` readable checkpoints up to `max_step`, in step order; [(skipped path, why)])."""
+    chosen, skipped = [], []
+    for path in reversed(list_checkpoints(ckpt_dir)):
+        if len(chosen) >= num:
+            break
+        if max_step is not None and int(_STEP_FILE.match(path.name).group(1)) > max_step:
+            continue
+        why = readable(path)
+        if why is None:
+            chosen.append(path)
+        else:
+            skipped.append((path, why))
+            log.warning("%s: unreadable checkpoint left out of the average (%s)", path, why)
+    return chosen[::-1], skipped
 
 
 def find_resume_checkpoint(ckpt_dir: str | os.PathLike) -> tuple[Path, dict] | None:
@@ -179,6 +229,5 @@ def average_checkpoints(paths: list[Path], out_path: str | os.PathLike) -> dict:
     # stage 2 trains the student alone: its file holds the student's weights (+ KD heads), not a whole model
     extra["model_part"] = "student" if last.get("mode") == "distill" else "model"
     write_model_file(out_path, last["model_config"], model_sd, **extra)
-    json_path = Path(out_path).with_suffix(".json")
-    atomic_write_text(json_path, json.dumps(info, indent=2) + "\n")
+    atomic_write_json(Path(out_path).with_suffix(".json"), info, indent=2)
     return info

@@ -23,7 +23,7 @@ from ssrfnet.data import DataWaitMeter, make_loader
 from ssrfnet.errors import CheckpointError
 from ssrfnet.models import build_model as default_build_model
 from ssrfnet.train import distributed
-from ssrfnet.train.checkpoint import average_checkpoints, list_checkpoints
+from ssrfnet.train.checkpoint import average_checkpoints, list_checkpoints, select_for_average
 from ssrfnet.train.monitor import Monitor, log, setup_logging
 from ssrfnet.train.runconfig import RunConfig, RunPaths, check_saved_config, write_effective_config
 from ssrfnet.train.setup import TrainParts, build_parts, default_build_teacher, seed_everything, speaker_list
@@ -139,9 +139,10 @@ def finish(exp: Path, options: dict, dist) -> Path:
     """final.pt = the average of the last --num-avg checkpoints (rank 0); every rank waits for it."""
     final = exp / "final.pt"
     if dist.is_main:
-        ckpts = list_checkpoints(exp / "checkpoints")[-max(1, options["num_avg"]):]
+        # unreadable members (a truncated file of a killed run) are named and left out, never fatal
+        ckpts, _ = select_for_average(exp / "checkpoints", max(1, options["num_avg"]), options["max_steps"])
         if not ckpts:
-            raise CheckpointError(f"{exp / 'checkpoints'}: no checkpoint to average")
+            raise CheckpointError(f"{exp / 'checkpoints'}: no readable checkpoint to average")
         info = average_checkpoints(ckpts, final)
         log.info("final model %s: average of %d checkpoint(s), steps %d-%d", final, len(ckpts),
                  *info["step_range"])
