@@ -36,7 +36,7 @@ from ssrfnet.scoring.cosine import (
 )
 from ssrfnet.scoring.det import plot_det
 from ssrfnet.scoring.metrics import ScoreError, compute_metrics, format_metrics
-from ssrfnet.scoring.report import model_info, write_results
+from ssrfnet.scoring.report import model_info, sanity_summary, write_results
 
 PROTOCOL_NOTE = (
     "Protocols: *crops* = each utterance cut into N crops of the model's length at "
@@ -120,11 +120,14 @@ def score_experiment(
     det: bool = True,
     model=None,
     calibration: CalibrationSetup | None = None,
+    sanity_results: str | os.PathLike | None = None,
 ) -> dict:
     """Score every trial list with every system (see the module docstring); returns results.json's dict.
 
     With `calibration`, also the affine/QMF calibrated systems `<system>_<kind>` (LLRs, with Cllr and the
-    actual DCF), their models under scores/calibration/ and results["calibration"]."""
+    actual DCF), their models under scores/calibration/ and results["calibration"]. With `sanity_results`
+    (the results.json of the no-training MFCC baseline), results["sanity_baseline"] holds its metrics on
+    the same lists and protocols, which results.md shows beside this model's."""
     exp_dir = Path(exp_dir)
     scores_dir = exp_dir / "scores"
     scores_dir.mkdir(parents=True, exist_ok=True)
@@ -177,6 +180,8 @@ def score_experiment(
             scores_dir, dev_emb or emb_dir, dev_trials, protocol, mean, p_targets
         )
     results["model"] = model_info(exp_dir, model, model_path)
+    if sanity_results:
+        results["sanity_baseline"] = sanity_summary(sanity_results, results["lists"])
     write_results(exp_dir, results)
     return results
 
