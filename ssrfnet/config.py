@@ -163,7 +163,8 @@ def chosen_options(sources: dict[str, OptionSource]) -> dict[str, OptionSource]:
 
 def _command_line_dests(parser: argparse.ArgumentParser, argv: list[str] | None) -> set[str]:
     """The dests that argv sets (abbreviations and `--key value` included): argv parsed once more with every
-    default suppressed, so that only what it names lands in the namespace."""
+    default suppressed, so that only what it names lands in the namespace. (The options of a subcommand's
+    parser keep their defaults there, so they all count as set.)"""
     saved_defaults = {id(a): a.default for a in parser._actions}
     saved_parser_defaults = dict(parser._defaults)
     try:

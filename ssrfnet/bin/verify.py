@@ -65,11 +65,11 @@ def run(args) -> int:
                            full_utt=args.eval_full_utt, calibration=calibration_argument(args.calibration))
     a, b = args.audio
     result = {"audio": list(args.audio)}
+    if args.target_prior is not None and model.calibration is None:
+        raise api.ThresholdError(f"{args.model}: --target-prior needs a calibration model (stage 5 writes "
+                                 "exp/<name>/scores/calibration/), and none is in use")
     decides = model.calibration is not None or model.threshold is not None
     if not decides:
-        if args.target_prior is not None:
-            raise api.ThresholdError(f"{args.model}: --target-prior needs a calibration model (stage 5 "
-                                     "writes exp/<name>/scores/calibration/), and none is stored with it")
         result.update(score=model.similarity(a, b), protocol=model.protocol)
     else:
         decision = model.verify(a, b, target_prior=args.target_prior)
