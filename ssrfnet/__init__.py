@@ -9,7 +9,7 @@ The Python API (importing `ssrfnet` stays cheap: torch and the models load on th
     crops = model.embed("a.wav", crops=True)            # (10, 192): the official 10 x 3 s crops
     embs = model.embed_batch(["a.wav", wave, tensor], sr=8000)
     score = model.similarity("a.wav", "b.wav")          # mean of the 10 x 10 crop cosines
-    result = model.verify("a.wav", "b.wav")             # .score, .threshold, .same_speaker
+    result = model.verify("a.wav", "b.wav")             # .same_speaker, .llr (calibrated) or .score
     fast = ssrfnet.load_model("exp/ssrfnet/export", backend="onnxruntime", quantized=True)
     ssrfnet.save_pretrained(model, "my-model")          # config.json + model.safetensors
     model = ssrfnet.from_pretrained("my-model")         # or a Hugging Face repository id
@@ -25,7 +25,8 @@ __all__ = ["SSRFNetError", "from_pretrained", "load_model", "save_pretrained"]
 
 def load_model(source, *, device: str = "cpu", backend: str = "torch", quantized: bool = False,
                num_threads: int | None = None, threshold=None, protocol: str | None = None,
-               num_crops: int = 10, crop_seconds: float = 3.0, batch_size: int = 40, full_utt: bool = True):
+               num_crops: int = 10, crop_seconds: float = 3.0, batch_size: int = 40, full_utt: bool = True,
+               calibration=None):
     """Load a speaker model -> `ssrfnet.api.SpeakerModel` (embed, embed_batch, similarity, verify).
 
     source: an ssrfnet model file (e.g. exp/ssrfnet/final.pt), an official ReDimNet hub / SSRFNet checkpoint,
@@ -42,12 +43,15 @@ def load_model(source, *, device: str = "cpu", backend: str = "torch", quantized
     protocol: 'crops' (official: mean of the num_crops x num_crops crop cosines) or 'utt' (cosine of the
         utterance embeddings); default the threshold's protocol, else 'crops'.
     num_crops, crop_seconds, batch_size, full_utt: the stage-4 extraction options (--eval-*).
+    calibration: the score calibration verify decides with (an LLR against log((1-p)/p) at a stated target
+        prior): default the one stage 5 stored with the model (scores/calibration/<protocol>_qmf.json) unless
+        a threshold is given; a calibration JSON path; False for none (the cosine threshold).
     """
     from ssrfnet.api import load_model as _load_model
 
     return _load_model(source, device=device, backend=backend, quantized=quantized, num_threads=num_threads,
                        threshold=threshold, protocol=protocol, num_crops=num_crops, crop_seconds=crop_seconds,
-                       batch_size=batch_size, full_utt=full_utt)
+                       batch_size=batch_size, full_utt=full_utt, calibration=calibration)
 
 
 def from_pretrained(name_or_path, *, revision: str | None = None, cache_dir=None, **options):

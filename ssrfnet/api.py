@@ -5,7 +5,7 @@
     model = ssrfnet.load_model("exp/ssrfnet/export", backend="onnxruntime", quantized=True)
     vec = model.embed("a.wav")                                         # (192,) at any sample rate
     score = model.similarity("a.wav", "b.wav")                        # mean of the 10 x 10 crop cosines
-    result = model.verify("a.wav", "b.wav")                           # score >= calibrated threshold?
+    result = model.verify("a.wav", "b.wav")                           # calibrated LLR, or score, vs threshold
 
 Embeddings follow stage 4 (`ssrfnet.extract.EmbeddingExtractor`: the official 10 x 3 s crops, batched) and
 scores stage 5 (`ssrfnet.scoring.cosine`), so the API, the CLIs and the recipe give the same numbers.
@@ -39,11 +39,18 @@ class ThresholdError(SSRFNetError, ValueError):
 
 @dataclass
 class Verification:
+    """A decision: by the calibrated LLR (decision 'llr': llr >= llr_threshold = log((1-p)/p) at the stated
+    target prior p), or by the cosine score against a threshold (decision 'cosine')."""
+
     score: float
-    threshold: float
+    threshold: float | None
     same_speaker: bool
     protocol: str
     threshold_source: str
+    llr: float | None = None
+    llr_threshold: float | None = None
+    target_prior: float | None = None
+    decision: str = "cosine"
 
 
 @dataclass
@@ -84,7 +91,7 @@ class SpeakerModel:
 
     def __init__(self, loaded: Loaded, *, device: str = "cpu", num_crops: int = 10, crop_seconds: float = 3.0,
                  batch_size: int = 40, full_utt: bool = True, protocol: str | None = None,
-                 threshold: float | dict | None = None):
+                 threshold: float | dict | None = None, calibration=None):
         from ssrfnet.extract import EmbeddingExtractor
 
         self.backend, self.source, self.config = loaded.backend, loaded.source, loaded.config
@@ -96,6 +103,10 @@ class SpeakerModel:
         self.protocol = protocol or default
         if self.protocol not in PROTOCOLS:
             raise InputError(f"protocol must be one of {PROTOCOLS}, got {self.protocol!r}")
+        if calibration is None and threshold is not None:
+            calibration = False  # a threshold the caller chose: the cosine decision they asked for
+        self.calibration, self.calibration_source = find_calibration(calibration, loaded.threshold_files,
+                                                                     self.protocol)
 
     @staticmethod
     def _threshold(threshold, files: list[Path]) -> dict | None:
@@ -126,11 +137,13 @@ class SpeakerModel:
         return (f"SpeakerModel(source={str(self.source)!r}, backend={self.backend!r}, "
                 f"embed_dim={self.embed_dim}, protocol={self.protocol!r}, threshold={self.threshold})")
 
-    def _extract(self, audios, sr):
+    def _extract(self, audios, sr, durations: list | None = None):
         waves = [(f"input{i}", load_waveform(a, sr, where=_where(a, i)))
                  for i, a in enumerate(audios)]
         if not waves:
             raise InputError("no audio given")
+        if durations is not None:
+            durations.extend(len(wave) / SAMPLE_RATE for _, wave in waves)
         _, vectors, crops = zip(*self.extractor.extract(waves))
         return np.stack(vectors), np.stack(crops)
 
@@ -164,9 +177,18 @@ class SpeakerModel:
         v = self.scoring_vectors([a, b], sr, protocol)
         return float(v[0] @ v[1])
 
-    def verify(self, a, b, sr: int | None = None, *, threshold: float | None = None) -> Verification:
-        """Same speaker? score >= the calibrated threshold stored with the model (stage 5's
-        scores/threshold.json, or the export's threshold.json), or `threshold`."""
+    def verify(self, a, b, sr: int | None = None, *, threshold: float | None = None,
+               target_prior: float | None = None) -> Verification:
+        """Same speaker? With the calibration stored with the model (stage 5's
+        scores/calibration/<protocol>_qmf.json): llr >= log((1-p)/p) at the target prior p (default: the
+        prior the calibration was trained at). Otherwise, or with `threshold`: score >= the threshold
+        stored with the model (stage 5's scores/threshold.json, or the export's threshold.json), or
+        `threshold`."""
+        if threshold is None and self.calibration is not None:
+            return self._verify_calibrated(a, b, sr, target_prior)
+        if target_prior is not None:
+            raise ThresholdError(f"{self.source}: target_prior needs a calibration model (stage 5's "
+                                 "scores/calibration/), and none is in use")
         if threshold is None and self.threshold_info is None:
             raise ThresholdError(f"{self.source}: no calibrated threshold stored with this model: pass "
                                  "threshold=..., or run stage 5 (it writes exp/<name>/scores/threshold.json)")
@@ -177,6 +199,26 @@ class SpeakerModel:
             protocol = self.threshold_info.get("protocol", self.protocol)
         score = self.similarity(a, b, sr, protocol=protocol)
         return Verification(score, th, bool(score >= th), protocol, source)
+
+    def _verify_calibrated(self, a, b, sr, target_prior) -> Verification:
+        """The LLR of the stored calibration from the score, the durations and the embedding magnitudes,
+        computed as stage 5 computes them for a trial."""
+        from ssrfnet.scoring.calibration import calibrated_decision
+        from ssrfnet.scoring.cosine import Embeddings, scoring_vectors
+
+        model = self.calibration
+        protocol = model.info.get("protocol", self.protocol)
+        durations: list[float] = []
+        vectors, crops = self._extract([a, b], sr, durations)
+        emb = Embeddings(["input0", "input1"], vectors, crops)
+        mean = calibration_mean(model, self.calibration_source, self.threshold_info)
+        v = scoring_vectors(emb, protocol, mean)
+        score = float(v[0] @ v[1])
+        magnitudes = tuple(float(n) for n in np.linalg.norm(vectors.astype(np.float64), axis=1))
+        out = calibrated_decision(model, score, tuple(durations), magnitudes, target_prior)
+        return Verification(score, self.threshold, bool(out["same_speaker"]), protocol,
+                            self.calibration_source, llr=out["llr"], llr_threshold=out["llr_threshold"],
+                            target_prior=out["target_prior"], decision="llr")
 
     def save_pretrained(self, directory: str | os.PathLike) -> Path:
         """Write config.json + model.safetensors (+ threshold.json) for from_pretrained and the Hub."""
@@ -189,6 +231,49 @@ class SpeakerModel:
         if self.threshold_info:
             write_threshold(self.threshold_info, directory)
         return directory
+
+
+CALIBRATION_KINDS = ("qmf", "affine")  # the one verify uses when several are stored: QMF first
+
+
+def find_calibration(calibration, threshold_files: list[Path], protocol: str):
+    """(CalibrationModel or None, its source): `calibration` False = none; a path or a CalibrationModel =
+    that one; None = the one stage 5 stored beside the model's threshold (scores/calibration/
+    <protocol>_qmf.json, else _affine.json), if any. AS-normed systems need a cohort verify does not have."""
+    from ssrfnet.scoring.calibration import CalibrationModel
+
+    if calibration is False:
+        return None, ""
+    if isinstance(calibration, CalibrationModel):
+        return _plain_system(calibration, "calibration argument"), "calibration argument"
+    if calibration is not None:
+        return _plain_system(CalibrationModel.load(calibration), str(calibration)), str(calibration)
+    for threshold_file in threshold_files:
+        for kind in CALIBRATION_KINDS:
+            path = threshold_file.parent / "calibration" / f"{protocol}_{kind}.json"
+            if path.is_file():
+                return _plain_system(CalibrationModel.load(path), str(path)), str(path)
+    return None, ""
+
+
+def _plain_system(model, source: str):
+    if model.info.get("asnorm"):
+        raise ThresholdError(f"{source}: the calibration of an AS-normed system ({model.system}); verify "
+                             "scores without AS-norm: use the <protocol>_qmf.json of the plain cosine system")
+    return model
+
+
+def calibration_mean(model, source: str, threshold_info: dict | None):
+    """The mean vector subtracted before the cosine when the calibrated system subtracted one."""
+    mean = model.info.get("mean_vec")
+    if not mean:
+        return None
+    if threshold_info is not None and threshold_info.get("mean") is not None:
+        return threshold_info["mean"]
+    found = next((c for c in (Path(mean), Path(source).parent.parent / Path(mean).name) if c.is_file()), None)
+    if found is None:
+        raise ThresholdError(f"{source}: its mean vector {mean} is missing (looked beside the scores too)")
+    return np.load(found).astype(np.float32)
 
 
 def write_threshold(info: dict, directory: Path) -> None:
@@ -337,7 +422,7 @@ def open_model(source, backend: str = "torch", quantized: bool = False,
 def load_model(source, *, device: str = "cpu", backend: str = "torch", quantized: bool = False,
                num_threads: int | None = None, threshold=None, protocol: str | None = None,
                num_crops: int = 10, crop_seconds: float = 3.0, batch_size: int = 40,
-               full_utt: bool = True) -> SpeakerModel:
+               full_utt: bool = True, calibration=None) -> SpeakerModel:
     """Load a speaker model for embedding, scoring and verification (see ssrfnet.load_model)."""
     if num_threads is not None and num_threads > 0 and backend == "torch":
         import torch
@@ -345,7 +430,8 @@ def load_model(source, *, device: str = "cpu", backend: str = "torch", quantized
         torch.set_num_threads(int(num_threads))
     loaded = open_model(source, backend, quantized, num_threads)
     return SpeakerModel(loaded, device=device, num_crops=num_crops, crop_seconds=crop_seconds,
-                        batch_size=batch_size, full_utt=full_utt, protocol=protocol, threshold=threshold)
+                        batch_size=batch_size, full_utt=full_utt, protocol=protocol, threshold=threshold,
+                        calibration=calibration)
 
 
 PRETRAINED_FILES = ["config.json", "model.safetensors", "threshold.json", "mean_vec.npy", "README.md"]

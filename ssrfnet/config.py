@@ -15,10 +15,15 @@ from __future__ import annotations
 import argparse
 import os
 from collections.abc import Container
+from dataclasses import dataclass
 from pathlib import Path
 
 from ssrfnet.errors import ConfError
 from ssrfnet.fileio import atomic_write
+
+# The first comment line of an experiment's effective configuration (`write_conf(..., header=...)`).
+EFFECTIVE_CONFIG_HEADER = "Effective configuration of "
+_SOURCES = "_option_sources"  # the Namespace attribute where parse_args keeps where options were set
 
 
 def str2bool(value: str | bool) -> bool:
@@ -113,12 +118,72 @@ def _convert(action: argparse.Action, value: str, where: str):
     return result
 
 
+@dataclass(frozen=True)
+class OptionSource:
+    """Where an option's value was set: a conf file and line, or the command line (path None)."""
+
+    path: str | None
+    line: int = 0
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}" if self.path else "the command line"
+
+
+def is_effective_config(path: str | os.PathLike) -> bool:
+    """True for a conf file written by `write_conf` as an experiment's effective configuration (stage 3's
+    `exp/<name>/config.conf`): it lists every option, defaults included, so nobody chose its values one by
+    one."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.readline().startswith(f"# {EFFECTIVE_CONFIG_HEADER}")
+    except OSError:
+        return False
+
+
+def option_sources(args: argparse.Namespace) -> dict[str, OptionSource]:
+    """dest -> where its value was set (the last conf file that set it, or the command line, which wins), for
+    the options `parse_args` saw set; options left at their defaults are absent."""
+    return dict(getattr(args, _SOURCES, {}))
+
+
+def chosen_options(sources: dict[str, OptionSource]) -> dict[str, OptionSource]:
+    """The options a user chose, of `option_sources(args)`: set on the command line or in a conf file other
+    than an experiment's effective configuration (which lists every option, defaults included)."""
+    effective: dict[str, bool] = {}
+    chosen = {}
+    for dest, source in sources.items():
+        if source.path is not None:
+            if source.path not in effective:
+                effective[source.path] = is_effective_config(source.path)
+            if effective[source.path]:
+                continue
+        chosen[dest] = source
+    return chosen
+
+
+def _command_line_dests(parser: argparse.ArgumentParser, argv: list[str] | None) -> set[str]:
+    """The dests that argv sets (abbreviations and `--key value` included): argv parsed once more with every
+    default suppressed, so that only what it names lands in the namespace. (The options of a subcommand's
+    parser keep their defaults there, so they all count as set.)"""
+    saved_defaults = {id(a): a.default for a in parser._actions}
+    saved_parser_defaults = dict(parser._defaults)
+    try:
+        parser._defaults.clear()
+        for action in parser._actions:
+            action.default = argparse.SUPPRESS
+        return set(vars(parser.parse_args(argv)))
+    finally:
+        for action in parser._actions:
+            action.default = saved_defaults[id(action)]
+        parser._defaults.update(saved_parser_defaults)
+
+
 def parse_args(parser: argparse.ArgumentParser, argv: list[str] | None = None,
                other_keys: Container[str] = frozenset()) -> argparse.Namespace:
     """Parse argv with defaults taken from every `--conf FILE` (later files win, the command line wins).
 
     A conf key that `parser` does not define is skipped if it is in `other_keys` (another stage's option),
-    else it is an error naming the file and line."""
+    else it is an error naming the file and line. Where each option was set is kept for `option_sources`."""
     if not any("--conf" in action.option_strings for action in parser._actions):
         parser.add_argument("--conf", action="append", default=[], help="Kaldi-style option file(s)")
     pre = argparse.ArgumentParser(add_help=False)
@@ -126,17 +191,23 @@ def parse_args(parser: argparse.ArgumentParser, argv: list[str] | None = None,
     conf_ns, _ = pre.parse_known_args(argv)
     actions = _option_actions(parser)
     defaults = {}
+    sources: dict[str, OptionSource] = {}
     for conf_path in conf_ns.conf:
         for key, value, lineno in read_conf(conf_path):
             where = f"{conf_path}:{lineno}"
             if key in actions:
                 action = actions[key]
                 defaults[action.dest] = _convert(action, value, where)
+                sources[action.dest] = OptionSource(str(conf_path), lineno)
                 action.required = False
             elif key not in other_keys:
                 raise ConfError(f"{where}: unknown option --{key}")
     parser.set_defaults(**defaults)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    for dest in _command_line_dests(parser, argv) - {"conf"}:
+        sources[dest] = OptionSource(None)
+    setattr(args, _SOURCES, sources)
+    return args
 
 
 def config_dict(args: argparse.Namespace | dict, *groups) -> dict:

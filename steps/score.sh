@@ -3,7 +3,10 @@
 #
 # Cosine scoring with the official protocol (mean of the 10 x 10 crop cosines) and with one embedding per
 # utterance, optional mean subtraction and AS-norm (cohort: per-speaker mean embeddings of the training
-# set, top-N adaptive); EER and minDCF (p_target 0.01 and 0.05) per list.
+# set, top-N adaptive); EER and minDCF (p_target 0.01 and 0.05) per list. With calibration trials
+# (--cal-emb, --cal-data: local/make_calibration_set.sh), every system also gets affine and QMF calibrated
+# twins whose scores are log-likelihood ratios (Cllr, actual DCF; models in scores/calibration/, which
+# `verify` uses); QMF reads the test utterances' durations from the utt2dur of the --eval-data dirs.
 # Writes <exp-dir>/scores/<list>.<system>.score, <list>.result, <list>.det.png, threshold.json (EER point of
 # the development trials, used by `python -m ssrfnet.bin.verify`), <exp-dir>/results.{md,json} and the
 # results section of <exp-dir>/README.md.
@@ -20,6 +23,10 @@ protocol=         # crops|utt: main score (default: conf, else crops)
 dev_trials=       # development trials for the verification threshold (never a test list)
 dev_emb=          # embeddings of the development utterances
 model=            # model for the parameter/MAC columns (default <exp-dir>/final.pt)
+cal_emb=          # embeddings of the calibration segments, e.g. exp/ssrfnet/embeddings/vox2_cal
+cal_data=         # the calibration data dir (utt2dur, trials/calibration.kaldi), e.g. data/vox2_cal
+eval_data=        # the test data dirs (their utt2dur), space-separated in one argument: "data/vox1 data/sitw"
+sanity_results=   # results.json of the no-training sanity baseline, shown beside this model in results.md
 # End configuration section.
 
 # shellcheck disable=SC2034  # read by utils/parse_options.sh
@@ -39,7 +46,11 @@ Options:
   --protocol P         crops|utt (default: conf, else crops)
   --dev-trials FILE    development trials for scores/threshold.json
   --dev-emb DIR        embeddings of the development utterances
-  --model FILE         model for the params/MACs columns (default <exp-dir>/final.pt)"
+  --model FILE         model for the params/MACs columns (default <exp-dir>/final.pt)
+  --cal-emb DIR        calibration-segment embeddings (with --cal-data: affine and QMF calibration)
+  --cal-data DIR       calibration data dir (utt2dur, trials/calibration.kaldi)
+  --eval-data \"DIRS\"   test data dirs whose utt2dur give the durations QMF needs (space-separated)
+  --sanity-results F   results.json of the MFCC sanity baseline (exp/mfcc_stats/results.json)"
 
 echo "$0 $*"
 # shellcheck source=/dev/null
@@ -74,6 +85,18 @@ if [ -n "$dev_trials" ]; then
   [ -f "$dev_emb/xvector.scp" ] || { echo "$0: no $dev_emb/xvector.scp for the dev trials" >&2; exit 1; }
 fi
 
+if [ -n "$cal_emb$cal_data" ]; then
+  [ -f "$cal_emb/xvector.scp" ] || { echo "$0: no $cal_emb/xvector.scp for the calibration trials" >&2; exit 1; }
+  [ -f "$cal_data/trials/calibration.kaldi" ] || {
+    echo "$0: no $cal_data/trials/calibration.kaldi (local/make_calibration_set.sh writes it)" >&2; exit 1; }
+fi
+read -r -a eval_dirs <<< "$eval_data"
+for d in "${eval_dirs[@]}"; do
+  [ -f "$d/utt2dur" ] || { echo "$0: no $d/utt2dur (--eval-data: test data dirs with durations)" >&2; exit 1; }
+done
+[ -z "$sanity_results" ] || [ -f "$sanity_results" ] || {
+  echo "$0: no such file $sanity_results (--sanity-results: stage 5 of the sanity baseline writes it)" >&2; exit 1; }
+
 opts=(--asnorm "$asnorm")
 [ -n "$conf" ] && opts+=(--conf "$conf")
 [ -n "$top_n" ] && opts+=(--asnorm-top-n "$top_n")
@@ -83,6 +106,9 @@ opts=(--asnorm "$asnorm")
 [ -n "$protocol" ] && opts+=(--eval-protocol "$protocol")
 [ -n "$dev_trials" ] && opts+=(--dev-trials "$dev_trials" --dev-emb "$dev_emb")
 [ -n "$model" ] && opts+=(--model "$model")
+[ -n "$cal_emb" ] && opts+=(--cal-emb "$cal_emb" --cal-data "$cal_data")
+[ "${#eval_dirs[@]}" -gt 0 ] && opts+=(--eval-data "${eval_dirs[@]}")
+[ -n "$sanity_results" ] && opts+=(--sanity-results "$sanity_results")
 
 mkdir -p "$exp/log"
 # a failure is named by the launcher (the log and its error line); the earlier scores and tables stay as they were

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Stages 2-3: train the SV-Mixer student by distillation (--mode distill) or SSRFNet with OS-KDFT
-# (--mode ssrfnet) with torchrun (DDP: NCCL on GPUs, one gloo process on a CPU-only machine).
+# Stages 2-3 and 7: train the student by distillation (--mode distill), the speaker model (--mode ssrfnet:
+# OS-KDFT, or AAM alone for a model without a student), or fine-tune it with a large margin (--mode lmft,
+# from the stage-3 final.pt given as --init) with torchrun (DDP: NCCL on GPUs, one gloo process on a
+# CPU-only machine).
 #
 # Writes <exp-dir>/config.conf (effective options), spk2id, train.log, tensorboard/, checkpoints/step_N.pt
 # (+ checkpoints/latest) and final.pt (average of the last --num-avg checkpoints) + final.json; the job log
@@ -12,7 +14,7 @@
 #   head=$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n1)
 #   srun bash -c "steps/train.sh --gpus 4 --nnodes 2 --node-rank \$SLURM_NODEID \
 #       --rdzv-endpoint $head:29400 --rdzv-id $SLURM_JOB_ID --mode ssrfnet --conf conf/ssrfnet.conf \
-#       --init exp/svmixer/final.pt data/vox2_train data/vox2_heldout exp/ssrfnet"
+#       --init exp/ssrfnet_student/final.pt data/vox2_train data/vox2_heldout exp/ssrfnet"
 # or submit each node's job through the launcher with cmd="slurm.pl --gpu 4" (conf/slurm.conf) and
 # --node-rank 0 / 1 and the same --rdzv-endpoint (a host:port reachable from every node) and --rdzv-id.
 
@@ -24,8 +26,8 @@ node_rank=0         # this node's rank, 0..nnodes-1
 rdzv_endpoint=localhost:29400   # host:port of the rendezvous (node 0 is fine)
 rdzv_id=ssrfnet     # a job id shared by the nodes of one run
 rdzv_timeout=600    # seconds a node waits for the others to join the rendezvous before it gives up
-mode=               # distill (stage 2) | ssrfnet (stage 3)
-init=               # stage 3: stage-2 model, e.g. exp/svmixer/final.pt
+mode=               # distill (stage 2) | ssrfnet (stage 3) | lmft (stage 7)
+init=               # stage 3: stage-2 student, e.g. exp/ssrfnet_student/final.pt; stage 7: exp/<name>/final.pt
 augment_dir=        # dir holding musan_noise, musan_music, musan_speech and rirs (e.g. data)
 musan_dir=          # dir holding musan_{noise,music,speech} (default: --augment-dir)
 rirs_dir=           # RIR data dir (default: <augment-dir>/rirs)
@@ -55,11 +57,13 @@ while [ $# -gt 0 ]; do
 done
 set -- "${args[@]}"
 # shellcheck disable=SC2034  # read by utils/parse_options.sh
-help_message="Usage: $0 [options] --mode distill|ssrfnet --conf <conf> <train-data> <dev-data> <exp-dir>
+help_message="Usage: $0 [options] --mode distill|ssrfnet|lmft --conf <conf> <train-data> <dev-data> <exp-dir>
 e.g.: $0 --cmd \"\$cuda_cmd\" --mode distill --conf conf/ssrfnet.conf --augment-dir data \\
-        data/vox2_train data/vox2_heldout exp/svmixer
-      $0 --cmd \"\$cuda_cmd\" --gpus 4 --mode ssrfnet --conf conf/ssrfnet.conf --init exp/svmixer/final.pt \\
-        --augment-dir data data/vox2_train data/vox2_heldout exp/ssrfnet
+        data/vox2_train data/vox2_heldout exp/ssrfnet_student
+      $0 --cmd \"\$cuda_cmd\" --gpus 4 --mode ssrfnet --conf conf/ssrfnet.conf \\
+        --init exp/ssrfnet_student/final.pt --augment-dir data data/vox2_train data/vox2_heldout exp/ssrfnet
+      $0 --cmd \"\$cuda_cmd\" --mode lmft --conf exp/ssrfnet/config.conf --conf conf/lm.conf \\
+        --init exp/ssrfnet/final.pt --augment-dir data data/vox2_train data/vox2_heldout exp/ssrfnet_lm
 Options: --cmd --gpus --nnodes --node-rank --rdzv-endpoint --rdzv-id --rdzv-timeout --mode --conf --init
          --augment-dir --musan-dir --rirs-dir --dev-trials --num-workers --train-opts
          --check-audio --check-cmd --check-nj --skip-bad"
@@ -75,7 +79,13 @@ train_data=$1
 dev_data=$2
 exp_dir=$3
 
-case "$mode" in distill|ssrfnet) ;; *) echo "$0: --mode must be distill or ssrfnet, got '$mode'" >&2; exit 1 ;; esac
+case "$mode" in
+  distill|ssrfnet|lmft) ;;
+  *) echo "$0: --mode must be distill, ssrfnet or lmft, got '$mode'" >&2; exit 1 ;;
+esac
+if [ "$mode" = lmft ] && [ -z "$init" ]; then
+  echo "$0: --mode lmft needs --init <the stage-3 model, exp/<name>/final.pt>" >&2; exit 1
+fi
 if ! [[ "$nnodes" =~ ^[1-9][0-9]*$ ]] || ! [[ "$node_rank" =~ ^[0-9]+$ ]] || [ "$node_rank" -ge "$nnodes" ]; then
   echo "$0: --node-rank $node_rank is out of range for --nnodes $nnodes (ranks run 0..nnodes-1)" >&2
   exit 1

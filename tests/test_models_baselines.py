@@ -119,6 +119,7 @@ TINY = {
     "transformer_ecapa": dict(transformer_layers=2, transformer_hidden=32, transformer_heads=2,
                               transformer_ffn=64, transformer_cnn_channels=16, ecapa_channels=32,
                               ecapa_merge_channels=48),
+    "mfcc_stats": {},  # the sanity baseline: nothing to configure
 }
 
 

@@ -12,17 +12,13 @@ import pytest
 import torch
 
 from helpers import REPO
-from toy_training import make_corpus, toy_args, toy_main
+from toy_training import make_corpus, run_toy, toy_args, toy_main
 
 
 def subprocess_env() -> dict:
     return dict(os.environ, PYTHONPATH=f"{REPO}:{REPO / 'tests'}", OMP_NUM_THREADS="1",
                 CUDA_VISIBLE_DEVICES="")
 
-
-def run_subprocess(argv):
-    return subprocess.run([sys.executable, "-m", "toy_training", *argv], env=subprocess_env(),
-                          capture_output=True, text=True, timeout=120)
 
 
 @pytest.fixture(scope="module")
@@ -93,14 +89,14 @@ def _weights(path):
 
 def test_kill_and_resume_is_bit_identical(corpus, tmp_path):
     ref = tmp_path / "ref"
-    res = run_subprocess(toy_args(corpus, ref, "--valid-every", "0"))
+    res = run_toy(toy_args(corpus, ref, "--valid-every", "0"))
     assert res.returncode == 0, res.stderr[-2000:]
     crashed = tmp_path / "crashed"
-    res = run_subprocess(toy_args(corpus, crashed, "--valid-every", "0", "--kill-after-step", "6"))
+    res = run_toy(toy_args(corpus, crashed, "--valid-every", "0", "--kill-after-step", "6"))
     assert res.returncode == -signal.SIGKILL, res.stderr[-2000:]
     assert (crashed / "checkpoints/latest").read_text().strip() == "step_00000004.pt"
     assert not (crashed / "final.pt").exists()
-    res = run_subprocess(toy_args(corpus, crashed, "--valid-every", "0"))
+    res = run_toy(toy_args(corpus, crashed, "--valid-every", "0"))
     assert res.returncode == 0, res.stderr[-2000:]
     assert "resuming from" in (crashed / "train.log").read_text()
     a = _weights(ref / "checkpoints/step_00000012.pt")

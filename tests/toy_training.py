@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import subprocess
 import sys
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from torch import nn
 from ssrfnet.config import config_dict, parse_args
 from ssrfnet.train.options import add_train_options
 
-from helpers import make_data_dir
+from helpers import REPO, make_data_dir
 
 HOP = 320
 
@@ -137,6 +138,14 @@ def toy_main(argv, extra_cfg=None):
     return train(cfg, paths, force_new=ns.force_new, build_model=ToyModel,
                  build_teacher=lambda options, device: ToyTeacher(options["teacher_layers"]),
                  after_step=kill_after if ns.kill_after_step else None, command=" ".join(argv))
+
+
+def run_toy(argv, timeout: int = 120) -> subprocess.CompletedProcess:
+    """toy_main(argv) in a process of its own, on one CPU thread (so that --kill-after-step can kill it)."""
+    env = dict(os.environ, PYTHONPATH=f"{REPO}:{REPO / 'tests'}", OMP_NUM_THREADS="1",
+               CUDA_VISIBLE_DEVICES="")
+    return subprocess.run([sys.executable, "-m", "toy_training", *argv], env=env, capture_output=True,
+                          text=True, timeout=timeout)
 
 
 if __name__ == "__main__":

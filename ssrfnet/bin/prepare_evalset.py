@@ -41,7 +41,8 @@ def build_parser():
 
 def run(args) -> int:
     options = {key: value for key, value in vars(args).items()
-               if value is not None and key not in ("set", "root", "data_dir", "conf")}
+               if value is not None and key not in ("set", "root", "data_dir", "conf")
+               and not key.startswith("_")}
     if args.set == "vcmix":
         if "vox1_root" not in options:
             raise ConfError("vcmix needs --vox1-root (its target trials are VoxCeleb1-O)")

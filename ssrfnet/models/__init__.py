@@ -21,6 +21,7 @@ Model types (MODEL_KEYS[type] lists the model keys each one reads):
   ssrfnet_nofusion   the SSRFNet backend alone: PFM injection off, no student (ablation)
   svmixer_ecapa      SV-Mixer student + ECAPA-TDNN over all hidden states (the SV-Mixer paper's system)
   transformer_ecapa  WavLM-style Transformer student + the same ECAPA-TDNN
+  mfcc_stats         the no-training sanity baseline: per-utterance mean and std of 30 MFCCs (no parameters)
 
 The embedding interface, every model type:
   embed_dim                  int

@@ -5,6 +5,7 @@ from __future__ import annotations
 from torch import nn
 
 from ssrfnet.errors import ConfError
+from ssrfnet.models.baseline import MFCCStats
 from ssrfnet.models.configs import REDIMNET_CONFIGS, SSRFNET_BACKEND_STAGES, stages_from_str, stages_to_str
 from ssrfnet.models.ecapa import ECAPA_CHANNELS, MERGE_CHANNELS, ECAPABackend, StudentECAPA
 from ssrfnet.models.fast import use_fast_kernels
@@ -14,7 +15,8 @@ from ssrfnet.models.redimnet import ReDimNet
 from ssrfnet.models.svmixer import SVMixer, SVMixerEmbedder
 from ssrfnet.models.transformer_student import TransformerStudent
 
-MODEL_TYPES = ("ssrfnet", "svmixer", "redimnet", "ssrfnet_nofusion", "svmixer_ecapa", "transformer_ecapa")
+MODEL_TYPES = ("ssrfnet", "svmixer", "redimnet", "ssrfnet_nofusion", "svmixer_ecapa", "transformer_ecapa",
+               "mfcc_stats")
 # Model types with a distillable student (`model.student`): stage 2 and the KD loss apply to these only.
 STUDENT_MODEL_TYPES = ("ssrfnet", "svmixer", "svmixer_ecapa", "transformer_ecapa")
 
@@ -72,6 +74,8 @@ MODEL_KEYS: dict[str, tuple[str, ...]] = {
     "ssrfnet_nofusion": _COMMON_KEYS + _BACKBONE_KEYS + _SPECTROGRAM_KEYS,
     "svmixer_ecapa": _COMMON_KEYS + _SVMIXER_KEYS + _ECAPA_KEYS,
     "transformer_ecapa": _COMMON_KEYS + _TRANSFORMER_KEYS + _ECAPA_KEYS,
+    # the no-training sanity baseline: 30 MFCCs' mean and std (60 values), nothing to configure
+    "mfcc_stats": ("model_type",),
 }
 
 _PRESET_KEYS = {"F": "redimnet_freq", "C": "redimnet_channels", "stages": "redimnet_stages",
@@ -155,7 +159,7 @@ def _build_transformer_ecapa(c: dict) -> nn.Module:
 _BUILDERS = {
     "redimnet": _build_redimnet, "svmixer": _build_svmixer, "ssrfnet": _build_ssrfnet,
     "ssrfnet_nofusion": _build_nofusion, "svmixer_ecapa": _build_svmixer_ecapa,
-    "transformer_ecapa": _build_transformer_ecapa,
+    "transformer_ecapa": _build_transformer_ecapa, "mfcc_stats": lambda c: MFCCStats(),
 }
 
 

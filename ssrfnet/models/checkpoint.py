@@ -3,7 +3,9 @@
     {'format': 'ssrfnet-model', 'version': 1, 'config': {every model key}, 'state_dict': {...}, **extra}
 
 Training adds `model_part` ('model', or 'student' for a stage-2 file that holds the SV-Mixer alone),
-`kd_state_dict` and `train_info`. Files are written atomically and load with torch.load(weights_only=True).
+`kd_state_dict`, `aam_state_dict` (the speaker classifier, where stage 7 starts from) and `train_info`; an
+untrained model file (`save_initial_model`, e.g. the MFCC sanity baseline) has `untrained`. Files are
+written atomically and load with torch.load(weights_only=True).
 """
 
 from __future__ import annotations
@@ -43,6 +45,17 @@ def save_model(model: nn.Module, cfg: dict, path: str | os.PathLike, **extra) ->
     """Write `model`'s weights with its resolved model config (every model key) as a model file."""
     resolved = resolve_config(cfg)
     write_model_file(path, {k: resolved[k] for k in MODEL_DEFAULTS}, model.state_dict(), **extra)
+
+
+def save_initial_model(cfg: dict, path: str | os.PathLike, seed: int = 0) -> nn.Module:
+    """Build the model of `cfg` untrained (weights drawn with `seed`; the MFCC sanity baseline has none)
+    and write it as a model file marked `untrained`; returns the model."""
+    import torch
+
+    torch.manual_seed(seed)
+    model = build_model(cfg)
+    save_model(model, cfg, path, model_part="model", untrained={"seed": int(seed)})
+    return model
 
 
 def load_state_strictly(model: nn.Module, state: dict, where: str) -> None:

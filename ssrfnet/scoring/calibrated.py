@@ -8,13 +8,15 @@ AS-norm cohort), and each calibration kind is fitted on them and saved as
 `<system>_<kind>` (e.g. `crops_qmf`, `crops_asnorm300_qmf`, `utt_affine`), whose scores are LLRs.
 
 Quality measures: durations from utt2dur (the calibration data dir's, and `eval_utt2dur` for the test
-utterances); magnitudes are the L2 norms of the un-normalised utterance embeddings (xvector.scp: the
+utterances: one file, or several, e.g. one per test set when stage 5 scores all sets from one combined
+embedding table); magnitudes are the L2 norms of the un-normalised utterance embeddings (xvector.scp: the
 whole-utterance embedding, or the mean of the crop embeddings for fixed-length models).
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,7 +66,8 @@ class CalibrationSetup:
 
     cal_emb: str | os.PathLike  # embeddings of the calibration segments (stage 4 on the calibration dir)
     cal_data: str | os.PathLike  # the calibration data dir: utt2dur and trials/calibration.kaldi
-    eval_utt2dur: str | os.PathLike | None  # durations of the test utterances, e.g. data/vox1/utt2dur
+    # durations of the test utterances: data/vox1/utt2dur, or a sequence of such files (one per test set)
+    eval_utt2dur: str | os.PathLike | Sequence[str | os.PathLike] | None
     prior: float = DEFAULT_PRIOR
     kinds: tuple[str, ...] = KINDS
     qmf_features: tuple[str, ...] = QMF_FEATURES
@@ -81,6 +84,24 @@ class CalibrationSetup:
 
     def features(self, kind: str) -> tuple[str, ...]:
         return AFFINE_FEATURES if kind == "affine" else tuple(self.qmf_features)
+
+    @property
+    def duration_files(self) -> list[str]:
+        files = self.eval_utt2dur
+        if not files:
+            return []
+        return [str(files)] if isinstance(files, (str, os.PathLike)) else [str(f) for f in files]
+
+    def eval_durations(self) -> dict[str, float]:
+        """The test utterances' durations from every utt2dur (an utterance in two files keeps the last)."""
+        durations: dict[str, float] = {}
+        for path in self.duration_files:
+            durations.update(read_durations(path))
+        return durations
+
+    @property
+    def durations_source(self) -> str:
+        return ", ".join(self.duration_files) or "utt2dur"
 
 
 class SystemCalibrator:
@@ -111,7 +132,7 @@ class SystemCalibrator:
                     kind: self._fit(system, kind, scores, labels, sides, str(cal_trials), log)
                     for kind in setup.kinds
                 }
-        self.eval_durations = read_durations(setup.eval_utt2dur) if setup.eval_utt2dur else {}
+        self.eval_durations = setup.eval_durations()
         self._magnitudes: dict[str, dict[str, float]] = {}
 
     def _fit(self, system, kind, scores, labels, sides, name, log) -> CalibrationModel:
@@ -129,7 +150,7 @@ class SystemCalibrator:
         if any(m.needs_sides for kinds in self.models.values() for m in kinds.values()):
             ones = {key: 1.0 for t in trials for key in t[:2]}
             trial_sides(trials, self.eval_durations, ones, trials_name=trial_file,
-                        durations_source=str(self.setup.eval_utt2dur))
+                        durations_source=self.setup.durations_source)
 
     def apply(self, system: str, scores, trials, emb: Embeddings, trial_file: str) -> list:
         """[(`<system>_<kind>`, llr)] for one scored trial list."""
@@ -138,7 +159,7 @@ class SystemCalibrator:
         if any(m.needs_sides for m in models.values()):
             mags = self._magnitudes.setdefault(emb.source, magnitudes(emb))
             sides = trial_sides(trials, self.eval_durations, mags, trials_name=trial_file,
-                                durations_source=str(self.setup.eval_utt2dur))
+                                durations_source=self.setup.durations_source)
         return [(f"{system}_{kind}", m.llr(scores, sides if m.needs_sides else None))
                 for kind, m in models.items()]
 
@@ -148,7 +169,7 @@ class SystemCalibrator:
             "prior": self.setup.prior,
             "trials": str(Path(self.setup.cal_data) / CAL_TRIALS),
             "embeddings": str(self.setup.cal_emb),
-            "eval_durations": str(self.setup.eval_utt2dur) if self.setup.eval_utt2dur else None,
+            "eval_durations": self.setup.durations_source if self.setup.duration_files else None,
             "systems": {
                 f"{system}_{kind}": {"model": str(self.shown_dir / f"{system}_{kind}.json"),
                                      "features": m.features, "llr_threshold": m.llr_threshold(), **m.info}

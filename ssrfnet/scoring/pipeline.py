@@ -36,7 +36,7 @@ from ssrfnet.scoring.cosine import (
 )
 from ssrfnet.scoring.det import plot_det
 from ssrfnet.scoring.metrics import ScoreError, compute_metrics, format_metrics
-from ssrfnet.scoring.report import model_info, results_texts
+from ssrfnet.scoring.report import model_info, results_texts, sanity_summary
 
 PROTOCOL_NOTE = (
     "Protocols: *crops* = each utterance cut into N crops of the model's length at "
@@ -145,11 +145,14 @@ def score_into(
     det: bool = True,
     model=None,
     calibration: CalibrationSetup | None = None,
+    sanity_results: str | os.PathLike | None = None,
 ) -> dict:
     """Score every trial list with every system into `stage` (its files named under <exp>/scores).
 
     With `calibration`, also the affine/QMF calibrated systems `<system>_<kind>` (LLRs, with Cllr and the
-    actual DCF), their models under scores/calibration/ and results["calibration"]."""
+    actual DCF), their models under scores/calibration/ and results["calibration"]. With `sanity_results`
+    (the results.json of the no-training MFCC baseline), results["sanity_baseline"] holds its metrics on
+    the same lists and protocols, which results.md shows beside this model's."""
     scores_dir, named_as = stage.path, stage.target
     has_crops = (Path(emb_dir) / "crops.scp").is_file()
     if protocol == "crops" and not has_crops:
@@ -202,6 +205,8 @@ def score_into(
             scores_dir, dev_emb or emb_dir, dev_trials, protocol, mean, p_targets, named_as=named_as
         )
     results["model"] = model_info(exp_dir, model, model_path)
+    if sanity_results:
+        results["sanity_baseline"] = sanity_summary(sanity_results, results["lists"])
     for path, text in results_texts(exp_dir, results).items():
         stage.also_write(path, text)
     return results

@@ -6,6 +6,7 @@ appended twice; text outside the markers is kept.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -14,6 +15,11 @@ from ssrfnet.fileio import atomic_write_text, strict_json
 from ssrfnet.models import load_model
 from ssrfnet.models.summary import model_summary
 from ssrfnet.scoring.published import published_cell, published_notes, published_summary
+
+
+class ReportError(SSRFNetError, ValueError):
+    """A results file another table draws on is missing or unreadable; the message names it."""
+
 
 BEGIN = "<!-- ssrfnet:{name} begin (generated; edits inside are overwritten) -->"
 END = "<!-- ssrfnet:{name} end -->"
@@ -60,6 +66,42 @@ def model_info(exp_dir: str | os.PathLike, model=None, model_path: str | None = 
             "summary": {k: v for k, v in summary.items() if not isinstance(v, (list, dict))}}
 
 
+SANITY_SYSTEMS = ("crops", "utt")  # plain cosine systems: what the sanity baseline is compared on
+
+
+def sanity_summary(path: str | os.PathLike, lists: dict) -> dict:
+    """The no-training baseline's metrics (its stage-5 results.json at `path`) on the lists and plain
+    cosine systems that this experiment scored; a missing or unreadable file is an error naming it."""
+    path = Path(path)
+    try:
+        theirs = json.loads(path.read_text(encoding="utf-8"))
+        their_lists = theirs["lists"]
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise ReportError(f"{path}: not a readable stage-5 results file of the sanity baseline "
+                          f"({type(err).__name__}: {err})") from None
+    keep = {name: {system: their_lists[name][system] for system in SANITY_SYSTEMS
+                   if system in systems and system in their_lists.get(name, {})}
+            for name, systems in lists.items() if name in their_lists}
+    return {"results": str(path), "exp_dir": theirs.get("exp_dir", str(path.parent)),
+            "lists": {name: systems for name, systems in keep.items() if systems}}
+
+
+def sanity_markdown(results: dict) -> list[str]:
+    """Lines comparing this model with the no-training sanity baseline; empty without one."""
+    sanity = results.get("sanity_baseline") or {}
+    rows = [(name, system, results["lists"][name][system]["eer"], m["eer"])
+            for name, systems in sanity.get("lists", {}).items() for system, m in systems.items()]
+    if not rows:
+        return []
+    lines = ["", f"What learning adds: the no-training sanity baseline (per-utterance MFCC mean and standard "
+             f"deviation, cosine; `{sanity.get('exp_dir', 'exp/mfcc_stats')}`) on the same lists.", "",
+             "| trials | system | EER (%) of this model | EER (%) of the MFCC baseline |",
+             "|---|---|---|---|"]
+    lines += [f"| {name} | {system_title(system)} | {ours:.3f} | {theirs:.3f} |"
+              for name, system, ours, theirs in rows]
+    return lines
+
+
 def _fmt_count(value) -> str:
     if value is None:
         return "n/a"
@@ -97,6 +139,7 @@ def results_markdown(results: dict) -> str:
     for note in published_notes(results):
         lines += ["", note]
     lines.extend(calibration_markdown(results, p_targets))
+    lines.extend(sanity_markdown(results))
     if results.get("threshold"):
         th = results["threshold"]
         lines.append("")

@@ -206,8 +206,8 @@ def average_state_dicts(states: list[dict]) -> dict:
 
 
 def average_checkpoints(paths: list[Path], out_path: str | os.PathLike) -> dict:
-    """Average the model (and KD-head) weights of training checkpoints into a model file; returns the info
-    dict that is also written next to it as <out>.json."""
+    """Average the model (and KD-head, AAM-head) weights of training checkpoints into a model file; returns
+    the info dict that is also written next to it as <out>.json."""
     if not paths:
         raise CheckpointError("no checkpoints to average")
     states = [load_checkpoint(p) for p in paths]
@@ -216,6 +216,8 @@ def average_checkpoints(paths: list[Path], out_path: str | os.PathLike) -> dict:
     extra = {}
     if last.get("kd") is not None:
         extra["kd_state_dict"] = average_state_dicts([s["kd"] for s in states])
+    if last.get("aam") is not None:  # the speaker classifier, where stage 7 starts from
+        extra["aam_state_dict"] = average_state_dicts([s["aam"] for s in states])
     info = {
         "checkpoints": [str(p) for p in paths],
         "steps": [int(s["step"]) for s in states],

@@ -1,4 +1,5 @@
-"""Stage 2 (SV-Mixer distillation) and stage 3 (SSRFNet OS-KDFT) training: the run from start to final.pt.
+"""Stage 2 (student distillation), stage 3 (OS-KDFT, or AAM alone for a student-free model) and stage 7
+(large-margin fine-tuning: the margin ramped, longer crops) training: the run from start to final.pt.
 
 Every run resumes by itself from `<exp>/checkpoints/latest` (see checkpoint.py for what a checkpoint holds and
 state.py for what it restores). The global step counts batches consumed; the LR is a function of the step
@@ -40,9 +41,9 @@ def train(cfg: RunConfig, paths: RunPaths, *, force_new: bool = False, device: s
     try:
         exp = prepare_experiment(cfg, paths, force_new, dist)
         seed_everything(cfg.options, dist.device)
-        spk2id = speaker_list(exp, paths.train_data, dist)
+        spk2id = speaker_list(exp, paths.train_data, dist, cfg.options["speed_perturb"])
         parts = build_parts(cfg, paths, spk2id, dist, build_model, build_teacher)
-        state = TrainState.start(parts, cfg, paths, force_new)
+        state = TrainState.start(parts, cfg, paths, force_new, spk2id)
         if dist.is_main:
             write_effective_config(exp, cfg, command)
         log.info("mode %s: %d training utterances, %d speakers, crop %d samples, %.2f M model parameters, "
@@ -84,7 +85,7 @@ def validate(validator: Validator | None, parts: TrainParts, step: int, monitor:
     if validator is not None:
         started = time.time()
         model = parts.module.model
-        embedder = model if parts.module.mode == "ssrfnet" else StudentEmbedder(model, parts.crop_samples)
+        embedder = StudentEmbedder(model, parts.crop_samples) if parts.module.mode == "distill" else model
         eer = validator.eer(embedder, dist.device)
         log.info("step %d: validation EER %.2f%% (%d trials, %.1f s)", step, 100 * eer, len(validator.trials),
                  time.time() - started)
@@ -111,6 +112,7 @@ def run_steps(state: TrainState, cfg: RunConfig, paths: RunPaths, dist, after_st
         for batch in data_wait.iterate(loader):
             state.enter_phase()
             lr = state.set_lr()
+            margin = state.set_margin()
             result = state.last_result = train_step(module, state.optimizer, state.params, batch,
                                                     parts.teacher, opts, dist)
             state.advance()
@@ -121,7 +123,7 @@ def run_steps(state: TrainState, cfg: RunConfig, paths: RunPaths, dist, after_st
             monitor.step(result, len(batch[2]) * dist.world_size)
             if monitor.due(state.step):
                 wait = distributed.max_over_ranks(data_wait.lap().fraction, dist)
-                monitor.log(state.step, state.epoch, lr, wait)
+                monitor.log(state.step, state.epoch, lr, wait, margin if cfg.mode == "lmft" else None)
             last = state.step >= opts["max_steps"]
             if last or (opts["save_every"] > 0 and state.step % opts["save_every"] == 0):
                 state.save(cfg, ckpt_dir, dist)

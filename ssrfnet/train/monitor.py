@@ -74,9 +74,10 @@ class Monitor:
     def due(self, step: int) -> bool:
         return step % self.log_every == 0
 
-    def log(self, step: int, epoch: int, lr: float, wait: float) -> None:
+    def log(self, step: int, epoch: int, lr: float, wait: float, margin: float | None = None) -> None:
         """The interval's line and scalars; `wait`: the fraction of it spent waiting for data (the largest
-        over the ranks: the slowest loader holds every DDP step back)."""
+        over the ranks: the slowest loader holds every DDP step back); `margin`: the AAM margin, when a
+        schedule moves it (stage 7)."""
         if not self.active or not self.count:
             return
         elapsed = max(1e-9, time.time() - self.started)
@@ -88,6 +89,9 @@ class Monitor:
         scalars = {"train/loss": means["loss"], "train/sv_loss": means["sv"], "train/kd_loss": means["kd"],
                    "train/accuracy": means["acc"], "train/lr": lr, "train/grad_norm": means["gnorm"],
                    "train/samples_per_s": rate, "train/data_wait_fraction": wait}
+        if margin is not None:
+            log.info("step %d: AAM margin %.4f", step, margin)
+            scalars["train/aam_margin"] = margin
         for name, value in scalars.items():
             self.writer.add_scalar(name, value, step)
         self.progress.set_postfix(loss=f"{means['loss']:.3f}", acc=f"{means['acc']:.3f}", lr=f"{lr:.2e}")

@@ -1,4 +1,4 @@
-"""Options of stages 2-3 (SV-Mixer distillation, SSRFNet OS-KDFT training): conf files and command line.
+"""Options of stages 2-3 and 7 (distillation, OS-KDFT / speaker training, large-margin fine-tuning).
 
 Defaults are the official values (github dayflys/SSRFNet): global batch 128, AdamW (wd 2e-5) 1e-4 -> 1e-3
 over 2k steps, cosine to 1e-4 at 32k, then Nesterov SGD 1e-4 -> 0.1 over 2k steps and cosine to 1e-4 at
@@ -116,6 +116,24 @@ def _augmentation_options(add) -> None:
     add("--aug-clip-range", type=float_list, default=[0.3, 0.9], help="clipping level range (x max|x|)")
     add("--aug-skip-missing", type=str2bool, default=False,
         help="warn and disable a type whose data directory is missing/empty instead of failing")
+    add("--speed-perturb", type=str, default="",
+        help="speed perturbation with speaker expansion, e.g. 0.9,1.0,1.1: each item is played at one of the "
+             "factors and each factor is a speaker of its own (sp0.9-<spk>); empty = off (official)")
+
+
+def _lmft_options(add) -> None:
+    """Stage 7, large-margin fine-tuning (--mode lmft) from the averaged stage-3 model."""
+    add("--lm-margin", type=float, default=0.5,
+        help="stage 7: AAM margin after the ramp (the stage-3 --aam-margin is where the ramp starts)")
+    add("--lm-margin-ramp-steps", type=int, default=0,
+        help="stage 7: the margin rises linearly from --aam-margin to --lm-margin over the first N steps "
+             "(0 = --lm-margin from the start)")
+    add("--lm-crop-seconds", type=float, default=6.0,
+        help="stage 7: training crop length of a length-agnostic model (ReDimNet, no-fusion, Transformer "
+             "student); a fixed-length model keeps its own (the faithful SV-Mixer: 3 s)")
+    add("--lm-optimizer", choices=["sgd", "adamw"], default="sgd",
+        help="stage 7: one optimizer phase (fresh state): linear warm-up --lr-init -> --lr-max over "
+             "--warmup-steps, cosine to --lr-min at --max-steps (--sgd-switch-step, --sgd-lr-* do not apply)")
 
 
 def _validation_options(add) -> None:
@@ -131,19 +149,29 @@ def _validation_options(add) -> None:
 
 
 def add_train_options(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    add = parser.add_argument_group("training (stages 2-3)").add_argument
+    add = parser.add_argument_group("training (stages 2-3, 7)").add_argument
     _run_options(add)
     _optimiser_options(add)
     _loss_options(add)
     _teacher_options(add)
     _stage_options(add)
     _augmentation_options(add)
+    _lmft_options(add)
     _validation_options(add)
     return parser
 
 
-# Options whose change makes a checkpoint from one run unusable for another (they shape the weights).
+# Options whose change makes a checkpoint from one run unusable for another (they shape the weights;
+# the speed factors decide the speaker count and what each label means).
 MODEL_SHAPING_TRAIN_KEYS = (
     "teacher", "teacher_layers", "teacher_hidden_size", "teacher_num_layers", "teacher_random_init",
+    "teacher_random_config", "speed_perturb",
+)
+# Training options that only a model with a distillable student reads (the teacher, KD and stage 2): a
+# student-free model type, or stage 7, must not be given them.
+STUDENT_TRAIN_KEYS = (
+    "kd_weight", "kd_cos_lambda", "kd_cos_reduction", "distill_max_steps", "distill_augment", "init_student",
+    "teacher", "teacher_layers", "teacher_bf16", "teacher_random_init", "teacher_hidden_size",
+    "teacher_num_layers", "teacher_num_heads", "teacher_intermediate_size", "teacher_conv_dim",
     "teacher_random_config",
 )

@@ -14,12 +14,23 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ssrfnet.config import format_value, read_conf, write_conf
-from ssrfnet.errors import SSRFNetError
-from ssrfnet.train.options import MODEL_SHAPING_TRAIN_KEYS
+from ssrfnet.config import (
+    EFFECTIVE_CONFIG_HEADER,
+    OptionSource,
+    chosen_options,
+    format_value,
+    read_conf,
+    write_conf,
+)
+from ssrfnet.errors import ConfError, SSRFNetError
+from ssrfnet.models.build import STUDENT_MODEL_TYPES
+from ssrfnet.models.options import check_model_keys
+from ssrfnet.train.options import MODEL_SHAPING_TRAIN_KEYS, STUDENT_TRAIN_KEYS
 
 log = logging.getLogger("ssrfnet.train")
-MODES = ("distill", "ssrfnet")
+# distill = stage 2 (the student from the teacher), ssrfnet = stage 3 (the speaker model: OS-KDFT, or AAM
+# alone for a student-free model), lmft = stage 7 (large-margin fine-tuning of the stage-3 model)
+MODES = ("distill", "ssrfnet", "lmft")
 
 
 class TrainError(SSRFNetError, RuntimeError):
@@ -66,7 +77,8 @@ class RunConfig:
         """The options that decide the shapes of the trained weights (a checkpoint fits these only)."""
         values = {"mode": self.mode, "num_classes": num_classes}
         values.update({f"model.{k}": format_value(v) for k, v in self.model.items()})
-        values.update({f"train.{k}": format_value(self.train[k]) for k in MODEL_SHAPING_TRAIN_KEYS})
+        values.update({f"train.{k}": format_value(self.train[k]) for k in MODEL_SHAPING_TRAIN_KEYS
+                       if k != "speed_perturb" or self.train.get(k)})  # off: the digests of earlier runs
         return values
 
     def digest(self, num_classes: int) -> str:
@@ -99,7 +111,32 @@ def check_saved_config(exp: Path, cfg: RunConfig, force_new: bool) -> None:
             "checkpoints are moved to checkpoints.old-<time>)")
 
 
+def check_training_options(mode: str, model_type: str, sources: dict[str, OptionSource],
+                           init: str | None = None) -> None:
+    """Options set for this run that it would ignore are errors naming the option and where it was set:
+    model keys the model type does not read; the teacher / KD / stage-2 options (and --init) for a model
+    type without a student; the teacher / KD options in stage 7, which trains the speaker loss alone."""
+    chosen = chosen_options(sources)
+    for dest, source in chosen.items():
+        check_model_keys(model_type, [dest], where=str(source))
+    has_student = model_type in STUDENT_MODEL_TYPES
+    if mode == "distill" and not has_student:
+        raise ConfError(f"--model-type={model_type} has no student: stage 2 (--mode distill) does not apply "
+                        "(train it with --mode ssrfnet alone)")
+    if mode == "lmft":
+        why = "--mode lmft (large-margin fine-tuning trains the speaker loss alone, without a teacher)"
+    elif not has_student:
+        why = f"--model-type={model_type} (it has no student, so no teacher, KD or stage 2)"
+    else:
+        return
+    for dest in STUDENT_TRAIN_KEYS:
+        if dest in chosen:
+            raise ConfError(f"{chosen[dest]}: --{dest.replace('_', '-')} does not apply to {why}; remove it")
+    if init and mode != "lmft":
+        raise ConfError(f"the command line: --init {init} does not apply to {why}; remove it")
+
+
 def write_effective_config(exp: Path, cfg: RunConfig, command: str) -> None:
-    header = (f"Effective configuration of {exp} (mode {cfg.mode}), written by ssrfnet.bin.train; every "
+    header = (f"{EFFECTIVE_CONFIG_HEADER}{exp} (mode {cfg.mode}), written by ssrfnet.bin.train; every "
               f"option group, read back by the later stages\ncommand: {command}")
     write_conf(exp / "config.conf", cfg.all_values(), header=header)

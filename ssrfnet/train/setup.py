@@ -1,5 +1,10 @@
 """Building what a run trains: seeds, the speaker list, the model, the frozen teacher, the KD and AAM heads,
-the training data with its augmentation and sampler, and the student initialisation of stage 3.
+the training data with its augmentation and sampler, the student initialisation of stage 3 and the whole-model
+initialisation of stage 7 (large-margin fine-tuning).
+
+A model type without a student (ReDimNet, the no-fusion ablation) has no stage 2, no teacher and no KD: stage
+3 trains it with the speaker loss alone. Stage 7 trains every model type with the speaker loss alone, on
+longer crops where the model accepts any length.
 
 `build_model(model_cfg)` and `build_teacher(train_options, device)` are parameters of `build_parts` (the
 tests pass small stand-ins); the defaults build the project's models and the WavLM teacher.
@@ -17,6 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ssrfnet.audio import SAMPLE_RATE
 from ssrfnet.data import (
     CropDataset,
     ShardedBatchSampler,
@@ -26,14 +32,16 @@ from ssrfnet.data import (
     write_spk2id,
 )
 from ssrfnet.data.augment import AugmentConfig, Augmenter
+from ssrfnet.data.speed import expanded_speaker_index, is_active, parse_speeds
 from ssrfnet.errors import CheckpointError
 from ssrfnet.losses import AAMSoftmax, KDLoss
 from ssrfnet.models import build_model as default_build_model
+from ssrfnet.models import student_of as distillable_student
 from ssrfnet.models.checkpoint import read_checkpoint
 from ssrfnet.models.teacher import WavLMTeacher, make_random_wavlm
 from ssrfnet.train import distributed
 from ssrfnet.train.runconfig import RunConfig, RunPaths, TrainError
-from ssrfnet.train.schedule import LRSchedule
+from ssrfnet.train.schedule import LRSchedule, MarginSchedule
 from ssrfnet.train.step import TrainModule, student_of
 
 log = logging.getLogger("ssrfnet.train")
@@ -66,6 +74,8 @@ class TrainParts:
     crop_samples: int
     num_classes: int
     digest: str
+    margin: MarginSchedule | None = None
+    has_student: bool = True
 
 
 def seed_everything(options: dict, device: torch.device) -> None:
@@ -80,12 +90,16 @@ def seed_everything(options: dict, device: torch.device) -> None:
         torch.backends.cudnn.benchmark = True
 
 
-def speaker_list(exp: Path, train_data: str, dist: distributed.DistInfo) -> dict[str, int]:
-    """The speaker -> label map, fixed at the first start in <exp>/spk2id."""
+def speaker_list(exp: Path, train_data: str, dist: distributed.DistInfo, speed_perturb: str = ""
+                 ) -> dict[str, int]:
+    """The speaker -> label map, fixed at the first start in <exp>/spk2id; with speed perturbation the
+    original speakers, then each other speed's `sp<f>-<spk>` speakers."""
     path = exp / "spk2id"
     if path.is_file():
         return read_spk2id(path)
-    spk2id = speaker_index(read_utt2spk(train_data)[1].values())
+    speeds = parse_speeds(speed_perturb)
+    speakers = read_utt2spk(train_data)[1].values()
+    spk2id = expanded_speaker_index(speakers, speeds) if is_active(speeds) else speaker_index(speakers)
     if dist.is_main:
         write_spk2id(path, spk2id)
     return spk2id
@@ -101,14 +115,27 @@ def prepare_teacher(options: dict, dist: distributed.DistInfo, build_teacher) ->
     return teacher.eval()
 
 
+def training_crop(model: nn.Module, mode: str, options: dict) -> int:
+    """Samples per training crop: a fixed-length model's own length; otherwise 3 s, or --lm-crop-seconds in
+    stage 7."""
+    fixed = getattr(model, "crop_samples", 0) or getattr(student_of(model), "crop_samples", 0)
+    if fixed:
+        return int(fixed)
+    return int(round(options["lm_crop_seconds"] * SAMPLE_RATE)) if mode == "lmft" else 48000
+
+
 def build_parts(cfg: RunConfig, paths: RunPaths, spk2id: dict[str, int], dist: distributed.DistInfo,
                 build_model=default_build_model, build_teacher=default_build_teacher) -> TrainParts:
     opts = cfg.options
     model = build_model(cfg.model)
-    crop = int(getattr(model, "crop_samples", 0) or getattr(student_of(model), "crop_samples", 0) or 48000)
+    crop = training_crop(model, cfg.mode, opts)
+    has_student = distillable_student(model) is not None
     if cfg.mode == "distill":
+        if not has_student:
+            raise TrainError(f"--model-type={cfg.model.get('model_type')} has no student: stage 2 "
+                             "(--mode distill) does not apply")
         model = student_of(model)
-    use_kd = cfg.mode == "distill" or opts["kd_weight"] > 0
+    use_kd = cfg.mode == "distill" or (cfg.mode == "ssrfnet" and has_student and opts["kd_weight"] > 0)
     teacher = prepare_teacher(opts, dist, build_teacher) if use_kd else None
     kd = None
     if teacher is not None:
@@ -116,14 +143,14 @@ def build_parts(cfg: RunConfig, paths: RunPaths, spk2id: dict[str, int], dist: d
                     num_heads=len(opts["teacher_layers"]), cos_lambda=opts["kd_cos_lambda"],
                     cos_reduction=opts["kd_cos_reduction"])
     dataset = CropDataset(paths.train_data, crop, seed=opts["seed"], spk2id=spk2id,
-                          cache_pipes=opts["cache_audio"])
+                          cache_pipes=opts["cache_audio"], speeds=parse_speeds(opts["speed_perturb"]))
     aam = None
-    if cfg.mode == "ssrfnet":
+    if cfg.mode in ("ssrfnet", "lmft"):
         aam = AAMSoftmax(model.embed_dim, len(spk2id), margin=opts["aam_margin"], scale=opts["aam_scale"],
                          class_counts=dataset.class_counts.tolist() if opts["aam_class_weights"] else None,
                          topk=opts["aam_topk"], topk_margin=opts["aam_topk_margin"],
                          topk_mode=opts["aam_topk_mode"])
-    student_input = "augmented" if (cfg.mode == "ssrfnet" or opts["distill_augment"]) else "clean"
+    student_input = "augmented" if (cfg.mode != "distill" or opts["distill_augment"]) else "clean"
     module = TrainModule(cfg.mode, model, kd, aam, opts["kd_weight"], student_input).to(dist.device)
     if opts["augment"] and student_input == "augmented":
         dataset.augmenter = Augmenter.from_dirs(AugmentConfig.from_options(opts), paths.musan_dir,
@@ -135,8 +162,9 @@ def build_parts(cfg: RunConfig, paths: RunPaths, spk2id: dict[str, int], dist: d
                          "per rank: the embedding head's BatchNorm needs at least 2 per rank")
     sampler = ShardedBatchSampler(len(dataset), opts["batch_size"] // dist.world_size, rank=dist.rank,
                                   world_size=dist.world_size, seed=opts["seed"], shuffle=opts["shuffle"])
-    return TrainParts(module, teacher, dataset, sampler, LRSchedule.from_options(opts), crop, len(spk2id),
-                      cfg.digest(len(spk2id)))
+    return TrainParts(module, teacher, dataset, sampler, LRSchedule.for_mode(cfg.mode, opts), crop,
+                      len(spk2id), cfg.digest(len(spk2id)), MarginSchedule.for_mode(cfg.mode, opts),
+                      has_student)
 
 
 def init_student(module: TrainModule, path: str) -> None:

@@ -2,7 +2,8 @@
 epoch, batch within the epoch), the optimizer phase and state, the NaN counters, every RNG.
 
 `TrainState.start` resumes from `<exp>/checkpoints/latest` when there is one (refusing a checkpoint of another
-mode or model configuration), otherwise starts at step 0, initialising the stage-3 student from --init.
+mode or model configuration), otherwise starts at step 0, initialising the stage-3 student from --init (a
+model with a student), or the stage-7 model and AAM head from the stage-3 model file --init.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import torch
 
 from ssrfnet.train import distributed
 from ssrfnet.train.checkpoint import capture_rng, find_resume_checkpoint, restore_rng, save_checkpoint
+from ssrfnet.train.finetune import init_from_model
 from ssrfnet.train.runconfig import RunConfig, RunPaths, TrainError
 from ssrfnet.train.setup import TrainParts, init_student
 from ssrfnet.train.step import NanCounter, StepResult, make_optimizer
@@ -38,17 +40,22 @@ class TrainState:
         default_factory=lambda: torch.amp.GradScaler("cuda", enabled=False))
 
     @classmethod
-    def start(cls, parts: TrainParts, cfg: RunConfig, paths: RunPaths, force_new: bool) -> TrainState:
+    def start(cls, parts: TrainParts, cfg: RunConfig, paths: RunPaths, force_new: bool,
+              spk2id: dict[str, int] | None = None) -> TrainState:
         module = parts.module
         params = [p for p in module.parameters() if p.requires_grad]
         state = cls(parts, cfg.options, params, parts.schedule.phase(0))
         ckpt_dir = Path(paths.exp_dir) / "checkpoints"
+        if cfg.mode == "lmft" and not paths.init:
+            raise TrainError("--mode lmft needs --init <the stage-3 model, exp/<name>/final.pt>")
         resumed = find_resume_checkpoint(ckpt_dir)
         if resumed is not None:
             state._load(*resumed, cfg.mode, force_new)
         else:
             state.optimizer = make_optimizer(state.optimizer_name, params, state.options)
-            if cfg.mode == "ssrfnet" and state.options["init_student"]:
+            if cfg.mode == "lmft":
+                init_from_model(module, paths.init, cfg.model, spk2id or {})
+            elif cfg.mode == "ssrfnet" and parts.has_student and state.options["init_student"]:
                 if not paths.init:
                     raise TrainError("--init-student=true needs --init <stage-2 final.pt> "
                                      "(or set --init-student=false)")
@@ -92,6 +99,14 @@ class TrainState:
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         return lr
+
+    def set_margin(self) -> float | None:
+        """The AAM margin of this step (stage 7 ramps it); None without an AAM head."""
+        aam = self.parts.module.aam
+        if aam is None or self.parts.margin is None:
+            return None
+        aam.margin = float(self.parts.margin(self.step))
+        return aam.margin
 
     def advance(self) -> None:
         self.step += 1

@@ -88,7 +88,7 @@ def test_ten_crop_extraction_with_the_full_model(rehearsal: Path, monkeypatch):
 
 def _train_command(rehearsal: Path, exp: str) -> list[str]:
     return ["steps/train.sh", "--mode", "ssrfnet", "--conf", "conf/ssrfnet_rehearsal.conf",
-            "--init", "exp_rehearsal/svmixer/final.pt", "--augment-dir", "data_tiny", "data_tiny/vox2_train",
+            "--init", "exp_rehearsal/ssrfnet_student/final.pt", "--augment-dir", "data_tiny", "data_tiny/vox2_train",
             "data_tiny/vox2_heldout", exp]
 
 
@@ -133,7 +133,7 @@ def test_two_nodes_on_one_machine_train_and_checkpoint(rehearsal: Path):
     port = 29000 + os.getpid() % 1000
     common = ["steps/train.sh", "--nnodes", "2", "--rdzv-endpoint", f"127.0.0.1:{port}", "--rdzv-id",
               "two", "--rdzv-timeout", "300", "--mode", "ssrfnet", "--conf", "conf/two_nodes.conf", "--init",
-              "exp_rehearsal/svmixer/final.pt", "--augment-dir", "data_tiny", "data_tiny/vox2_train",
+              "exp_rehearsal/ssrfnet_student/final.pt", "--augment-dir", "data_tiny", "data_tiny/vox2_train",
               "data_tiny/vox2_heldout", "exp_2node"]  # one exp dir, as on a shared file system
     nodes = [subprocess.Popen([*common[:1], "--node-rank", str(r), *common[1:]], cwd=rehearsal, env=_env(),
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for r in (0, 1)]

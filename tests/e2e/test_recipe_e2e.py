@@ -1,12 +1,16 @@
 """The whole recipe, stages 0-6, on a tiny synthesised corpus: what a user gets from `./run.sh`.
 
 Every evaluation set (VoxCeleb1 O/E/H and the stand-ins of VoxSRC-23, VCMix, VOiCES, CN-Celeb1 and SITW)
-is prepared, extracted and scored, and the results table has a row for each of their lists.
+is prepared, extracted and scored (with affine and QMF calibration fitted on calibration trials of the
+held-out speakers, and the no-training MFCC sanity baseline beside it), and the results table has a row for
+each of their lists.
 
 Runs in a scratch copy of egs/voxceleb (links to the real scripts, its own conf/, data/, exp/ and corpora/),
 with the mini configuration shortened to a few training steps. Then checks that every stage left what the
 next one reads, that a finished stage re-runs without changing anything, and that resuming training from
-the latest checkpoint is a no-op once training has finished.
+the latest checkpoint is a no-op once training has finished. Last, a baseline by conf swap (the ReDimNet-B2
+mini conf, shortened: stage 2 skipped, stages 3-6) and its large-margin fine-tuning (stage 7) run beside it,
+and the ablation table collects all four experiments (SSRFNet, ReDimNet-B2 before and after LMFT, MFCC).
 """
 
 from __future__ import annotations
@@ -38,6 +42,19 @@ SHORT_SCHEDULE = """
 --eval-num-crops=4
 """
 EVAL_NUM_CROPS = 4
+# the baseline's schedule: the same, without the stage-2 key a student-free conf must not set
+BASELINE_SCHEDULE = SHORT_SCHEDULE.replace("--distill-max-steps=3\n", "")
+LM_SCHEDULE = """
+# ---- e2e test overrides of conf/lm_mini.conf ----
+--max-steps=4
+--lm-margin-ramp-steps=2
+--warmup-steps=1
+--save-every=2
+--valid-every=4
+--num-avg=2
+--log-every=1
+"""
+BASELINE = ("--mini-size", "tiny", "--nj", "2", "--conf", "conf/tiny_redimnet.conf", "--quantize", "none")
 
 TINY = ("--mini-size", "tiny", "--nj", "2", "--conf", "conf/tiny.conf")
 EVAL_LISTS = {
@@ -87,6 +104,10 @@ def recipe(tmp_path_factory) -> Path:
     shutil.copytree(RECIPE / "conf", recipe / "conf")
     mini = (recipe / "conf" / "ssrfnet_mini.conf").read_text()
     (recipe / "conf" / "tiny.conf").write_text(mini + SHORT_SCHEDULE)
+    redimnet = (recipe / "conf" / "redimnet_b2_mini.conf").read_text()
+    (recipe / "conf" / "tiny_redimnet.conf").write_text(redimnet + BASELINE_SCHEDULE)
+    lm = (recipe / "conf" / "lm_mini.conf").read_text()
+    (recipe / "conf" / "tiny_lm.conf").write_text(lm + LM_SCHEDULE)
     _run(recipe, *TINY)
     return recipe
 
@@ -101,6 +122,7 @@ def test_stage0_data_dirs_pass_kaldi_validation(recipe: Path):
         "musan_music",
         "musan_speech",
         "rirs",
+        "vox2_cal",
         *EVAL_LISTS,
     )
     for name in names:
@@ -115,10 +137,12 @@ def test_stage0_data_dirs_pass_kaldi_validation(recipe: Path):
         assert trials == [f"{lst}.kaldi" for lst in lists], name
         assert json.loads((recipe / f"data/{name}/corpus.json").read_text())["corpus"] == "mini"
     assert (recipe / "data/vox2_heldout/trials/heldout.kaldi").stat().st_size > 0
+    labels = {line.split()[2] for line in (recipe / "data/vox2_cal/trials/calibration.kaldi").open()}
+    assert labels == {"target", "nontarget"}
 
 
 def test_training_stages_wrote_their_models(recipe: Path):
-    for name in ("svmixer", "ssrfnet"):
+    for name in ("ssrfnet_student", "ssrfnet"):
         exp = recipe / "exp" / name
         assert (exp / "final.pt").is_file(), name
         assert (exp / "config.conf").is_file(), name
@@ -168,12 +192,33 @@ def test_scores_results_and_export(recipe: Path):
         assert f"| {name} | cosine, mean of crop x crop cosines (official) |" in table, name
         assert f"| {name} | AS-norm top-" in table, name
         assert (exp / "scores" / f"{name}.det.png").is_file(), name
-        assert (exp / "scores" / f"{name}.result").read_text().count("EER") == 4, name
+        # crops, utt and their AS-norm, each also with affine and QMF calibration
+        assert (exp / "scores" / f"{name}.result").read_text().count("EER") == 12, name
     assert "not comparable: mini stand-in, not VCMix" in table
     assert "**The mini run is not the paper's experiment**" in table
     assert (exp / "export" / "model.onnx").is_file()
     assert (exp / "export" / "model.pt").is_file()
     assert "EER" in (exp / "README.md").read_text()
+
+
+def test_calibration_and_the_sanity_baseline_in_stage_5(recipe: Path):
+    exp = recipe / "exp" / "ssrfnet"
+    results = json.loads((exp / "results.json").read_text())
+    every_list = [lst for lists in EVAL_LISTS.values() for lst in lists]
+    fits = results["calibration"]["systems"]
+    for system in ("crops_qmf", "crops_affine", "utt_qmf", "utt_affine"):
+        # on the calibration trials of the held-out speakers: the LLRs beat the raw cosine scores
+        assert fits[system]["cllr"] < fits[system]["cllr_raw_scores"], system
+    for name in every_list:
+        assert {"crops_qmf", "crops_affine", "utt_qmf"} <= set(results["lists"][name]), name
+    assert (exp / "scores/calibration/crops_qmf.json").is_file()  # what verify decides with
+    sanity = json.loads((recipe / "exp/mfcc_stats/results.json").read_text())
+    assert sorted(sanity["lists"]) == sorted(every_list)
+    assert sanity["model"]["parameters"] == 0 and "crops_qmf" in sanity["lists"]["vox1_O_cleaned"]
+    table = (exp / "results.md").read_text()
+    assert "What learning adds: the no-training sanity baseline" in table
+    assert sorted(results["sanity_baseline"]["lists"]) == sorted(every_list)
+    assert "| mfcc_stats | no |" in (recipe / "exp/ablation.md").read_text()
 
 
 def test_rerunning_finished_stages_changes_nothing(recipe: Path):
@@ -187,3 +232,51 @@ def test_rerunning_finished_stages_changes_nothing(recipe: Path):
     assert hashlib.md5((recipe / "exp/ssrfnet/final.pt").read_bytes()).hexdigest() == final_before
     _run(recipe, *TINY, "--stage", "5", "--stop-stage", "5")
     assert (recipe / "exp/ssrfnet/results.json").read_text() == results_before
+
+
+@pytest.fixture(scope="module")
+def baseline(recipe: Path) -> dict:
+    """ReDimNet-B2 by conf swap (stages 2-6: stage 2 skipped), then its LMFT (stage 7)."""
+    main = _run(recipe, *BASELINE, "--stage", "2", "--stop-stage", "6")
+    lmft = _run(recipe, *BASELINE, "--stage", "7", "--stop-stage", "7", "--lm-conf", "conf/tiny_lm.conf")
+    return {"main": main.stdout, "lmft": lmft.stdout}
+
+
+def test_a_baseline_is_a_conf_swap(recipe: Path, baseline):
+    assert "stage 2: skipped: --model-type=redimnet has no student" in baseline["main"]
+    assert "stage 3: redimnet training (AAM-softmax alone) -> exp/redimnet_b2" in baseline["main"]
+    exp = recipe / "exp" / "redimnet_b2"
+    assert not (recipe / "exp/redimnet_b2_student").exists()
+    assert "--model-type=redimnet" in (exp / "config.conf").read_text()
+    assert "--exp-name=redimnet_b2" in (exp / "config.conf").read_text()
+    results = json.loads((exp / "results.json").read_text())
+    assert "crops_qmf" in results["lists"]["vox1_O_cleaned"] and "sanity_baseline" in results
+    assert (exp / "export" / "model.onnx").is_file()
+
+
+def test_large_margin_fine_tuning_stage(recipe: Path, baseline):
+    exp = recipe / "exp" / "redimnet_b2_lm"
+    log = (exp / "train.log").read_text()
+    assert "mode lmft:" in log and "crop 96000 samples" in log  # ReDimNet takes 6 s crops
+    assert "AAM head initialised from exp/redimnet_b2/final.pt" in log and "AAM margin 0.3000" in log
+    assert "--lm-margin=0.3" in (exp / "config.conf").read_text()
+    assert json.loads((exp / "results.json").read_text())["lists"]["vox1_O_cleaned"]["crops"]["eer"] >= 0
+    assert (exp / "export" / "model.onnx").is_file() and (exp / "embeddings/test/xvector.scp").is_file()
+
+
+def test_ablation_table_from_the_experiment_dirs(recipe: Path, baseline):
+    blob = json.loads((recipe / "exp/ablation.json").read_text())
+    names = {(e["experiment"], e["lmft"]) for e in blob["experiments"]}
+    assert names == {("ssrfnet", False), ("redimnet_b2", False), ("redimnet_b2", True), ("mfcc_stats", False)}
+    table = (recipe / "exp/ablation.md").read_text()
+    for row in ("| vox1_O_cleaned | redimnet_b2 | no | crops | – | none |",
+                "| vox1_O_cleaned | redimnet_b2 | yes | crops | – | qmf |",
+                "| vox1_O_cleaned | redimnet_b2 | yes | crops | top-300 | none |",
+                "| vox1_O_cleaned | ssrfnet | no | crops | top-300 | qmf |",
+                "| sitw_eval_core-core | mfcc_stats | no | utt | – | affine |"):
+        assert row in table, row
+    keys = [(r["trials"], r["experiment"], r["lmft"]) for r in blob["rows"]]
+    assert keys == sorted(keys)
+    before = (recipe / "exp/ablation.md").read_bytes()
+    subprocess.run(["local/ablation.sh", "exp"], cwd=recipe, check=True, capture_output=True)
+    assert (recipe / "exp/ablation.md").read_bytes() == before
