@@ -22,12 +22,29 @@ from ssrfnet.config import option_names, parse_args
 from ssrfnet.cpu_memory import keep_freed_memory
 from ssrfnet.errors import SSRFNetError
 
+EVAL_SETS = ("vox1", "voxsrc23", "vcmix", "voices", "cnceleb", "sitw")
+
+
+def eval_sets_value(text: str) -> str:
+    """--eval-sets: all, or a comma-separated list of known set names (a typo would drop a set silently)."""
+    if text.strip() == "all":
+        return "all"
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in EVAL_SETS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"{text!r}: give all or names from {', '.join(EVAL_SETS)}")
+    return ",".join(names)
+
 
 def add_recipe_options(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Options that run.sh reads from the conf (and stage 3 keeps in config.conf)."""
     group = parser.add_argument_group("recipe")
     group.add_argument("--exp-name", default="ssrfnet",
                        help="experiment name: run.sh trains into exp/<name>/")
+    group.add_argument("--eval-sets", default="all", type=eval_sets_value,
+                       help="evaluation sets beyond VoxCeleb1 that run.sh prepares, extracts and scores: all "
+                            "(every set whose root is given; every stand-in on the mini corpus) or a "
+                            "comma-separated list such as voxsrc23,vcmix (vox1 alone: vox1)")
     return parser
 
 

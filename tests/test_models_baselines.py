@@ -130,6 +130,8 @@ def _other_value(key, value):
         return "1:1:1:8,2:1:1:8,2:1:1:8"
     if key == "redimnet_preset":
         return "b0"
+    if key == "fast_ops":
+        return value is not True
     if key in ("redimnet_block_2d", "redimnet_block_1d"):
         return {"redimnet_block_2d": "basic_resnet", "redimnet_block_1d": "att"}[key]
     if isinstance(value, float):

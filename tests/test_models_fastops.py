@@ -125,3 +125,18 @@ def test_fast_model_falls_back_to_framework_convs_under_autocast():
             low = model(wav).float()
     assert low.shape == ref.shape and torch.isfinite(low).all()
     assert torch.nn.functional.cosine_similarity(low, ref).min() > 0.9
+
+
+def test_fast_ops_auto_follows_the_cpu_and_explicit_values_win(monkeypatch):
+    from ssrfnet.errors import ConfError
+    from ssrfnet.models import fast
+    from ssrfnet.models.fast import FastStage
+
+    for capability, expected in [("AVX2", True), ("AVX512", False), ("DEFAULT", False)]:
+        monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda c=capability: c)
+        assert fast.resolve_fast_ops("auto") is expected
+        assert fast.resolve_fast_ops("true") is True and fast.resolve_fast_ops(False) is False
+        model = build_model({**TINY_MODEL, "fast_ops": "auto"})
+        assert any(isinstance(m, FastStage) for m in model.modules()) is expected
+    with pytest.raises(ConfError, match="--fast-ops must be auto, true or false, got 'maybe'"):
+        fast.resolve_fast_ops("maybe")

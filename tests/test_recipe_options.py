@@ -118,8 +118,23 @@ def test_conf_value_prints_what_run_sh_needs(capsys):
                             "transformer_student_ecapa transformer_ecapa true")]:
         assert conf_value.main(["--conf", str(CONF_DIR / name), "exp-name", "model-type", "has-student"]) == 0
         assert capsys.readouterr().out.strip() == expected
+    assert conf_value.main(["--conf", str(CONF_DIR / "ssrfnet_rehearsal.conf"), "eval-sets"]) == 0
+    assert capsys.readouterr().out.strip() == "vox1"
     assert conf_value.main(["--conf", str(CONF_DIR / "ssrfnet.conf"), "no-such"]) == 1
     assert "no-such: no such option" in one_error_line(capsys, "conf_value")
+
+
+def test_eval_sets_takes_all_or_known_names(tmp_path, capsys):
+    from ssrfnet.bin import conf_value
+
+    conf = tmp_path / "a.conf"
+    conf.write_text("--eval-sets= voxsrc23 ,sitw\n")
+    assert conf_value.main(["--conf", str(conf), "eval-sets"]) == 0
+    assert capsys.readouterr().out.strip() == "voxsrc23,sitw"
+    conf.write_text("--eval-sets=voxsrc,sitw\n")
+    assert conf_value.main(["--conf", str(conf), "eval-sets"]) != 0
+    assert "'voxsrc,sitw': give all or names from vox1, voxsrc23, vcmix, voices, cnceleb, sitw" \
+        in capsys.readouterr().err
 
 
 # -- run.sh -------------------------------------------------------------------------------------------------

@@ -103,15 +103,18 @@ if [ -z "$lm_conf" ]; then
   if $mini; then lm_conf=conf/lm_mini.conf; else lm_conf=conf/lm.conf; fi
 fi
 # What the stages need from the conf (checked on the way: unknown keys, model keys of another model type).
-conf_info=$(python -m ssrfnet.bin.conf_value --conf "$conf" exp-name model-type has-student) || exit 1
-read -r conf_name model_type has_student <<< "$conf_info"
+conf_info=$(python -m ssrfnet.bin.conf_value --conf "$conf" exp-name model-type has-student eval-sets) || exit 1
+read -r conf_name model_type has_student eval_sets <<< "$conf_info"
 [ -n "$name" ] || name=$conf_name
-# The test sets: VoxCeleb1 (O/E/H) and every evaluation set whose root is given (local/prepare_<set>.sh).
+# The test sets: VoxCeleb1 (O/E/H) and every evaluation set whose root is given (local/prepare_<set>.sh),
+# or those of them the conf's --eval-sets names.
 declare -A eval_root=([voxsrc23]=$voxsrc23_root [vcmix]=$vcmix_root [voices]=$voices_root
                       [cnceleb]=$cnceleb_root [sitw]=$sitw_root)
 test_sets=(vox1)
 for set in voxsrc23 vcmix voices cnceleb sitw; do
-  if [ -n "${eval_root[$set]}" ]; then test_sets+=("$set"); fi
+  if [ -n "${eval_root[$set]}" ] && { [ "$eval_sets" = all ] || [[ ",$eval_sets," == *",$set,"* ]]; }; then
+    test_sets+=("$set")
+  fi
 done
 train_opts=(--cmd "$cuda_cmd" --nnodes "$nnodes" --node-rank "$node_rank"
             --rdzv-endpoint "$rdzv_endpoint" --rdzv-id "$rdzv_id" --rdzv-timeout "$rdzv_timeout"

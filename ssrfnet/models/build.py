@@ -8,7 +8,7 @@ from ssrfnet.errors import ConfError
 from ssrfnet.models.baseline import MFCCStats
 from ssrfnet.models.configs import REDIMNET_CONFIGS, SSRFNET_BACKEND_STAGES, stages_from_str, stages_to_str
 from ssrfnet.models.ecapa import ECAPA_CHANNELS, MERGE_CHANNELS, ECAPABackend, StudentECAPA
-from ssrfnet.models.fast import use_fast_kernels
+from ssrfnet.models.fast import resolve_fast_ops, use_fast_kernels
 from ssrfnet.models.fusion import SSRFBackend, SSRFNet
 from ssrfnet.models.nofusion import SSRFNoFusion
 from ssrfnet.models.redimnet import ReDimNet
@@ -55,7 +55,7 @@ MODEL_DEFAULTS: dict = {
     "transformer_ffn": 4096,
     "transformer_cnn_channels": 512,
     "transformer_dropout": 0.1,
-    "fast_ops": True,
+    "fast_ops": "auto",
 }
 
 # The model keys each model type reads (build_model ignores the others; ssrfnet.models.options.
@@ -167,7 +167,7 @@ def build_model(cfg: dict) -> nn.Module:
     """Flat config dict (underscored keys, typed values) -> embedding model in train mode."""
     c = resolve_config(cfg)
     model = _BUILDERS[c["model_type"]](c)
-    return use_fast_kernels(model) if c["fast_ops"] else model
+    return use_fast_kernels(model) if resolve_fast_ops(c["fast_ops"]) else model
 
 
 def student_of(model: nn.Module) -> nn.Module | None:

@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ssrfnet.errors import ConfError
 from ssrfnet.models import fastops
 from ssrfnet.models.fusion import PFM, PFMProjection
 from ssrfnet.models.redimnet import Stage, to2d
@@ -174,6 +175,36 @@ def _swap(model: nn.Module, table: dict[type, type]) -> nn.Module:
             if type(child) in table:
                 parent._modules[name] = _adopt(table[type(child)], child)
     return _adopt(table[type(model)], model) if type(model) in table else model
+
+
+FAST_OPS_CHOICES = ("auto", "true", "false")
+
+
+def fast_ops_value(value) -> str | bool:
+    """--fast-ops: true, false or auto (kept as the string, resolved on the machine that runs the model)."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text == "auto":
+        return "auto"
+    if text in ("true", "1", "yes"):
+        return True
+    if text in ("false", "0", "no"):
+        return False
+    raise ConfError(f"--fast-ops must be auto, true or false, got {value!r}")
+
+
+def fast_kernels_pay() -> bool:
+    """Whether the twins are faster on this CPU, from the measurements (docs/cpu-speed.md): on a 2-core AVX2
+    machine they gave x1.2 per training step; with AVX-512 (a 2-core AMD Zen 5) oneDNN's own kernels are
+    faster (the twins ran at x0.75 per full-size training step, x0.95 per mini one). Other CPUs: untested,
+    so the plain official-style ops."""
+    return torch.backends.cpu.get_cpu_capability() == "AVX2"
+
+
+def resolve_fast_ops(value) -> bool:
+    value = fast_ops_value(value)
+    return fast_kernels_pay() if value == "auto" else value
 
 
 def use_fast_kernels(model: nn.Module) -> nn.Module:

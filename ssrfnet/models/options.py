@@ -10,6 +10,7 @@ import argparse
 from ssrfnet.config import str2bool
 from ssrfnet.errors import ConfError
 from ssrfnet.models.build import MODEL_DEFAULTS, MODEL_KEYS, MODEL_TYPES
+from ssrfnet.models.fast import fast_ops_value
 
 _HELP = {
     "model_type": f"one of {', '.join(MODEL_TYPES)}",
@@ -51,7 +52,8 @@ _HELP = {
     "transformer_ffn": "Transformer student feed-forward width",
     "transformer_cnn_channels": "Transformer student CNN front-end width (WavLM: 512)",
     "transformer_dropout": "Transformer student dropout (hidden states, attention, projection)",
-    "fast_ops": "optimised channels-last SV-Mixer kernels (same maths; false = plain official-style ops)",
+    "fast_ops": "auto, true or false: the fast CPU kernels swapped in (the same maths; false = plain "
+                "official-style ops; auto = where measured faster, i.e. on AVX2 CPUs, docs/cpu-speed.md)",
 }
 
 
@@ -72,6 +74,8 @@ def add_model_options(parser: argparse.ArgumentParser) -> argparse.ArgumentParse
                   "help": f"{_HELP[key]} (default: %(default)s)"}
         if key == "model_type":
             kwargs["choices"] = MODEL_TYPES
+        if key == "fast_ops":
+            kwargs["type"] = fast_ops_value
         group.add_argument("--" + key.replace("_", "-"), **kwargs)
     return parser
 

@@ -88,8 +88,8 @@ def test_ten_crop_extraction_with_the_full_model(rehearsal: Path, monkeypatch):
 
 def _train_command(rehearsal: Path, exp: str) -> list[str]:
     return ["steps/train.sh", "--mode", "ssrfnet", "--conf", "conf/ssrfnet_rehearsal.conf",
-            "--init", "exp_rehearsal/ssrfnet_student/final.pt", "--augment-dir", "data_tiny", "data_tiny/vox2_train",
-            "data_tiny/vox2_heldout", exp]
+            "--init", "exp_rehearsal/ssrfnet_student/final.pt", "--augment-dir", "data_tiny",
+            "data_tiny/vox2_train", "data_tiny/vox2_heldout", exp]
 
 
 def test_sigkill_after_the_sgd_switch_then_resume_is_bit_identical(rehearsal: Path):
