@@ -26,14 +26,21 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 
-# name -> (environment overrides, DataLoader workers)
+# name -> (environment overrides, DataLoader workers); NUM_THREADS is not set in the environment: it is
+# the trainer's --num-threads option
 ACTIVE, PASSIVE = {"OMP_WAIT_POLICY": "ACTIVE"}, {"OMP_WAIT_POLICY": "PASSIVE"}
 POLICIES = {
-    "2 threads, wait active, 1 worker (old default)": ({"OMP_NUM_THREADS": "2", **ACTIVE}, 1),
+    "2 threads, wait policy unset, 1 worker (old default)": ({"OMP_NUM_THREADS": "2"}, 1),
+    "2 threads, wait active, 1 worker": ({"OMP_NUM_THREADS": "2", **ACTIVE}, 1),
     "2 threads, wait passive, 1 worker": ({"OMP_NUM_THREADS": "2", **PASSIVE}, 1),
     "2 threads, wait passive, 0 workers": ({"OMP_NUM_THREADS": "2", **PASSIVE}, 0),
     "1 thread, wait passive, 1 worker": ({"OMP_NUM_THREADS": "1", **PASSIVE}, 1),
+    "2 threads, spin 10k then sleep, 1 worker": ({"OMP_NUM_THREADS": "2", "GOMP_SPINCOUNT": "10000"}, 1),
+    "2 threads, spin 100k then sleep, 1 worker": ({"OMP_NUM_THREADS": "2", "GOMP_SPINCOUNT": "100000"}, 1),
+    # steps/train.sh's default: --num-threads auto under OMP_NUM_THREADS=2 (ssrfnet.cli.auto_threads)
+    "auto threads (at most 2), 1 worker (new default)": ({"OMP_NUM_THREADS": "2", "NUM_THREADS": "auto"}, 1),
 }
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT")
 RATE = re.compile(r"samples/s ([0-9.]+)")
 
 
@@ -46,9 +53,11 @@ def train_once(data: Path, dev: Path, work: Path, env: dict, workers: int, steps
            "--dev-data", str(dev), "--musan-dir", str(data.parent), "--rirs-dir", str(data.parent / "rirs"),
            "--exp-dir", str(exp), "--teacher", str(work / "teacher"), "--init-student=false",
            f"--max-steps={steps}", f"--save-every={steps}", "--valid-every=0", f"--log-every={log_every}",
-           f"--num-workers={workers}", "--num-avg=1", "--device", "cpu"]
-    full_env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY")}
-    full_env.update(env, PYTHONPATH=str(REPO), CUDA_VISIBLE_DEVICES="")
+           f"--num-workers={workers}", "--num-avg=1", "--device", "cpu",
+           "--num-threads", env.get("NUM_THREADS", "0")]
+    full_env = {k: v for k, v in os.environ.items() if k not in THREAD_VARIABLES}
+    full_env.update({k: v for k, v in env.items() if k != "NUM_THREADS"}, PYTHONPATH=str(REPO),
+                    CUDA_VISIBLE_DEVICES="")
     proc = subprocess.run(cmd, env=full_env, capture_output=True, text=True, timeout=3600)
     if proc.returncode != 0:
         raise SystemExit(f"training failed:\n{proc.stderr[-3000:]}")

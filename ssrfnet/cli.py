@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import argparse
 import functools
+import os
 import resource
 import sys
+import time
 from collections.abc import Callable
 
 from ssrfnet.config import option_names, parse_args
@@ -78,8 +80,9 @@ def new_parser(tool: str, doc: str, *groups, runtime: bool = True, device: str =
     parser.add_argument("--conf", action="append", default=[],
                         help="Kaldi-style option file (--key=value lines); repeatable, later files win")
     if runtime:
-        parser.add_argument("--num-threads", type=int, default=0,
-                            help="torch CPU threads (0: the torch default)")
+        parser.add_argument("--num-threads", type=threads_value, default=0,
+                            help="torch CPU threads (0: the torch default; auto: the cores other processes "
+                                 "leave free, at most $OMP_NUM_THREADS; docs/scale.md, thread policy)")
         parser.add_argument("--device", default=device,
                             help="auto (CUDA when available), cpu, cuda, cuda:1, ...")
     for add in groups:
@@ -101,10 +104,56 @@ def add_backend_options(parser: argparse.ArgumentParser) -> None:
                         help="int8: run the exported model.int8.onnx (with --backend onnxruntime)")
 
 
+def threads_value(text: str) -> int | str:
+    if text == "auto":
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a thread count >= 0 or auto, got {text!r}")
+    return value
+
+
+def busy_cores_of_others(window_s: float = 0.5) -> float:
+    """Cores kept busy by other processes: /proc/stat sampled over `window_s` while this process sleeps
+    (0.0 where /proc/stat cannot be read)."""
+    def sample() -> tuple[int, int]:
+        with open("/proc/stat") as stat:
+            fields = [int(v) for v in stat.readline().split()[1:9]]
+        return sum(fields), fields[3] + fields[4]  # all, idle + iowait
+
+    try:
+        total0, idle0 = sample()
+        time.sleep(window_s)
+        total1, idle1 = sample()
+    except (OSError, ValueError, IndexError):
+        return 0.0
+    if total1 <= total0:
+        return 0.0
+    return (1.0 - (idle1 - idle0) / (total1 - total0)) * (os.cpu_count() or 1)
+
+
+def auto_threads(cap: int, busy: float) -> int:
+    """Threads for a process when `busy` cores are taken by others: the free cores (rounded), within 1..cap.
+    With OpenMP threads on a core that another process keeps busy, every parallel region waits for a
+    descheduled thread: on 2 cores with one busy process, mini training ran at 2.7 samples/s with 2
+    threads and 6.7 with 1 (docs/scale.md)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(cap, int(cores - busy + 0.5)))
+
+
 def apply_runtime(args: argparse.Namespace) -> None:
     """Thread count and allocator settings of a CPU-heavy process."""
     keep_freed_memory()
     threads = getattr(args, "num_threads", 0)
+    if threads == "auto":
+        cap = int(os.environ.get("OMP_NUM_THREADS", "") or os.cpu_count() or 1)
+        busy = busy_cores_of_others()
+        threads = args.num_threads = auto_threads(cap, busy)
+        print(f"threads: {threads} (auto: {busy:.1f} core(s) busy with other processes, at most {cap})",
+              file=sys.stderr, flush=True)
     if threads and threads > 0:
         import torch
 

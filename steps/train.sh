@@ -33,6 +33,8 @@ musan_dir=          # dir holding musan_{noise,music,speech} (default: --augment
 rirs_dir=           # RIR data dir (default: <augment-dir>/rirs)
 dev_trials=         # development trials (default: <dev-data>/trials/heldout.kaldi)
 num_workers=        # DataLoader workers per process (default: conf)
+num_threads=auto    # torch CPU threads per process: auto = the cores other processes leave free, at most
+                    # $OMP_NUM_THREADS (default 2); a number pins it (bit-identical resume needs the same)
 train_opts=         # extra options for ssrfnet.bin.train, e.g. "--max-steps=1000 --force-new"
 check_audio=true    # check every training wav.scp entry before torchrun starts (steps/validate_audio.sh)
 check_cmd=          # launcher of the audio check jobs (default: --cmd)
@@ -64,7 +66,7 @@ e.g.: $0 --cmd \"\$cuda_cmd\" --mode distill --conf conf/ssrfnet.conf --augment-
         --init exp/ssrfnet_student/final.pt --augment-dir data data/vox2_train data/vox2_heldout exp/ssrfnet
       $0 --cmd \"\$cuda_cmd\" --mode lmft --conf exp/ssrfnet/config.conf --conf conf/lm.conf \\
         --init exp/ssrfnet/final.pt --augment-dir data data/vox2_train data/vox2_heldout exp/ssrfnet_lm
-Options: --cmd --gpus --nnodes --node-rank --rdzv-endpoint --rdzv-id --rdzv-timeout --mode --conf --init
+Options: --cmd --gpus --num-threads --nnodes --node-rank --rdzv-endpoint --rdzv-id --rdzv-timeout --mode --conf --init
          --augment-dir --musan-dir --rirs-dir --dev-trials --num-workers --train-opts
          --check-audio --check-cmd --check-nj --skip-bad"
 # shellcheck source=/dev/null
@@ -125,8 +127,8 @@ if [ "$check_audio" = true ] && [ "$node_rank" -eq 0 ]; then
   if [ -s "$exp_dir/audio_check/bad_utts" ]; then train_data=$exp_dir/audio_check/data; fi
 fi
 
-py_args=(--mode "$mode" --train-data "$train_data" --dev-data "$dev_data" --musan-dir "$musan_dir"
-         --rirs-dir "$rirs_dir" --exp-dir "$exp_dir" --device "$device")
+py_args=(--num-threads "$num_threads" --mode "$mode" --train-data "$train_data" --dev-data "$dev_data"
+         --musan-dir "$musan_dir" --rirs-dir "$rirs_dir" --exp-dir "$exp_dir" --device "$device")
 for c in "${confs[@]}"; do py_args+=(--conf "$c"); done
 [ -f "$dev_trials" ] && py_args+=(--dev-trials "$dev_trials")
 [ -n "$init" ] && py_args+=(--init "$init")

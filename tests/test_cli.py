@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
+import os
+import subprocess
+
 import pytest
+import torch
 
 from ssrfnet import cli
 from ssrfnet.bin import average_checkpoints, compute_metrics, evaluate, model_info, train, verify
@@ -91,3 +96,41 @@ def test_every_entry_point_goes_through_the_cli_layer():
 def test_all_option_names_cover_every_group():
     names = cli.all_option_names()
     assert {"svmixer-layers", "max-steps", "teacher", "eval-num-crops", "asnorm-top-n"} <= names
+
+
+def test_threads_option_takes_a_count_or_auto():
+    assert cli.threads_value("auto") == "auto" and cli.threads_value("3") == 3
+    for bad in ("-1", "two", ""):
+        with pytest.raises(argparse.ArgumentTypeError, match="thread count >= 0 or auto"):
+            cli.threads_value(bad)
+
+
+def test_auto_threads_leave_the_busy_cores_alone():
+    cores = len(os.sched_getaffinity(0))
+    assert cli.auto_threads(cores, 0.0) == cores
+    assert cli.auto_threads(1, 0.0) == 1
+    assert cli.auto_threads(cores, float(cores)) == 1  # never 0
+    if cores >= 2:
+        assert cli.auto_threads(cores, 1.0) == cores - 1
+        assert cli.auto_threads(cores, 0.3) == cores  # noise from short-lived processes is not a busy core
+
+
+def test_a_busy_process_is_seen(capsys, monkeypatch):
+    busy = subprocess.Popen(["sh", "-c", "while :; do :; done"])
+    try:
+        assert cli.busy_cores_of_others(0.5) >= 0.6
+    finally:
+        busy.kill()
+        busy.wait()
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    monkeypatch.setattr(cli, "busy_cores_of_others", lambda: 1.0)
+    before = torch.get_num_threads()
+    args = argparse.Namespace(num_threads="auto")
+    try:
+        cli.apply_runtime(args)
+        expected = cli.auto_threads(2, 1.0)
+        assert args.num_threads == torch.get_num_threads() == expected
+    finally:
+        torch.set_num_threads(before)
+    assert f"threads: {expected} (auto: 1.0 core(s) busy with other processes, at most 2)" in \
+        capsys.readouterr().err
