@@ -14,9 +14,10 @@ one process, so that they share the machine's state:
   bf16+cl+fused   ... and fused AdamW
   bf16+cl+fused+compile   ... and torch.compile of the model (the first steps compile: more warm-up)
 
-FLOPs per step are counted once per batch with torch.utils.flop_counter (forward + backward of the model and
-losses, forward of the teacher); MFU = FLOPs / step time / --peak-tflops (default from the device name,
-dense bf16 tensor-core peak). Extraction throughput: eval-mode bf16 embeddings of 3 s crops, crops/s.
+FLOPs per step are counted once per batch with torch.utils.flop_counter (the teacher's forward, and 3x the
+forward of the model and losses for forward + backward: see count_flops); MFU = FLOPs / step time /
+--peak-tflops (default from the device name, dense bf16 tensor-core peak). Extraction throughput: eval-mode
+bf16 embeddings of 3 s crops, crops/s.
 
   python bench/bench_gpu_train_step.py [--batches 32,128] [--steps 8] [--warmup 3] [--json OUT]
   python bench/bench_gpu_train_step.py --count-flops --device cpu --batches 2    # FLOPs only, any machine
@@ -94,10 +95,23 @@ def make_step(parts, variant: str, batch: int, device: torch.device):
     return step, model
 
 
-def count_flops(step) -> float:
-    with FlopCounterMode(display=False) as counter:
-        step()
-    return float(counter.get_total_flops())
+def count_flops(parts, batch: int, device: torch.device) -> tuple[float, float]:
+    """(FLOPs of one training step, of which the teacher's forward), counted with flop_counter on the plain
+    fp32 model. The model's forward and losses are counted and tripled for forward + backward (input and
+    weight gradients each cost a forward): flop_counter's convolution_backward formula counts 4.8x the
+    forward convolutions of this model (grouped convolutions), against the 2x a backward costs."""
+    model, teacher, aam, kd = parts
+    use_plain_ops(model)
+    crops = torch.randn(batch, CROP, device=device) * 0.05
+    labels = torch.zeros(batch, dtype=torch.long, device=device)
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        targets = teacher(crops)
+    teacher_flops = float(counter.get_total_flops())
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        emb, hidden = model.forward_train(crops)
+        aam(emb, labels)
+        kd(hidden[:, -1], targets)
+    return teacher_flops + 3.0 * counter.get_total_flops(), teacher_flops
 
 
 def timed(step, steps: int, warmup: int, device: torch.device) -> list[float]:
@@ -191,11 +205,13 @@ def main(argv=None) -> int:
               f"TFLOP/s; model parameters {count_parameters(parts[0])}; teacher "
               f"{sum(p.numel() for p in parts[1].parameters()):,}")
         for batch in batches:
-            flops = count_flops(make_step(parts, "fp32", batch, device)[0])
-            print(f"batch {batch} x 3 s: {flops / 1e12:.3f} TFLOP per training step "
-                  f"({flops / batch / 1e9:.1f} GFLOP per crop)", flush=True)
+            flops, teacher_flops = count_flops(parts, batch, device)
+            per_crop, teacher_per_crop = flops / batch / 1e9, teacher_flops / batch / 1e9
+            print(f"batch {batch} x 3 s: {flops / 1e12:.3f} TFLOP per training step, {per_crop:.1f} GFLOP "
+                  f"per crop, of which the teacher's forward {teacher_per_crop:.1f}", flush=True)
             if args.count_flops:
-                results.append({"batch": batch, "tflop_per_step": flops / 1e12})
+                results.append({"batch": batch, "tflop_per_step": flops / 1e12,
+                                "teacher_tflop": teacher_flops / 1e12})
                 continue
             baseline = None
             for variant in variants:

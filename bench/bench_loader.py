@@ -23,9 +23,9 @@ they then stay cold depends on RAM (their size and MemAvailable are printed). A 
 cached by its host: the cold/warm read times of one file are printed as a check.
 
 Workers per GPU = ceil(batch per GPU x GPU steps/s / crops per second per worker), assuming rates add up
-over workers with a core each. --gpu-steps-per-s defaults to 10.6: the issue's aim of 35 % bf16 MFU on an
-A100-class GPU (312 TFLOP/s peak) for a batch-32 OS-KDFT step of 10.3 TFLOP (321 GFLOP per crop: model
-forward + backward and the WavLM-Large teacher's forward, counted by `bench_gpu_train_step.py --count-flops`);
+over workers with a core each. --gpu-steps-per-s defaults to 15: the issue's aim of 35 % bf16 MFU on an
+A100-class GPU (312 TFLOP/s peak) for a batch-32 OS-KDFT step of 7.28 TFLOP (227.5 GFLOP per crop: the
+WavLM-Large teacher's forward and 3x the model's forward, `bench_gpu_train_step.py --count-flops`);
 replace it with the step rate bench_gpu_train_step.py measures.
 """
 
@@ -240,7 +240,7 @@ def get_parser() -> argparse.ArgumentParser:
     add("--reads", default="cold,warm", help="cold and/or warm file reads (the first one sizes the workers)")
     add("--batches", type=int, default=40, help=f"timed batches of {BATCH_PER_GPU} crops")
     add("--warmup", type=int, default=4, help="batches left out at the start (worker start-up)")
-    add("--gpu-steps-per-s", type=float, default=10.6,
+    add("--gpu-steps-per-s", type=float, default=15.0,
         help="GPU training steps per second at batch 32 (see the module doc for the default)")
     add("--step-ms", type=float, default=None,
         help="consumer time per batch for the wait measurement (default 1000 / --gpu-steps-per-s)")

@@ -18,6 +18,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -78,6 +79,7 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", default=None, help="policy names to run (default all)")
     parser.add_argument("--json", default=None, help="also write the figures to this file")
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a killed bench still stops its busy process
     data = Path(args.data) if args.data else Path(args.recipe) / "data" / "vox2_train"
     if not (data / "wav.scp").is_file():
         raise SystemExit(f"{data}: no training data dir (run stages 0-1 of the mini recipe first)")
