@@ -220,8 +220,8 @@ def main(argv=None) -> int:
                 except torch.OutOfMemoryError:
                     res = {"batch": batch, "variant": variant, "error": "out of memory"}
                 torch.cuda.empty_cache()
-                baseline = baseline or (res["step_s_median"] if variant == "fp32" and "error" not in res
-                                        else None)
+                if variant == "fp32" and "error" not in res:
+                    baseline = res["step_s_median"]
                 if baseline and "error" not in res:
                     res["speedup_vs_fp32"] = baseline / res["step_s_median"]
                 results.append(res)

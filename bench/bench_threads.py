@@ -27,25 +27,25 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 
-# name -> (environment overrides, DataLoader workers); NUM_THREADS is not set in the environment: it is
-# the trainer's --num-threads option
+# name -> (environment overrides, DataLoader workers, the trainer's --num-threads: 0 = torch's default)
 ACTIVE, PASSIVE = {"OMP_WAIT_POLICY": "ACTIVE"}, {"OMP_WAIT_POLICY": "PASSIVE"}
+TWO, ONE = {"OMP_NUM_THREADS": "2"}, {"OMP_NUM_THREADS": "1"}
 POLICIES = {
-    "2 threads, wait policy unset, 1 worker (old default)": ({"OMP_NUM_THREADS": "2"}, 1),
-    "2 threads, wait active, 1 worker": ({"OMP_NUM_THREADS": "2", **ACTIVE}, 1),
-    "2 threads, wait passive, 1 worker": ({"OMP_NUM_THREADS": "2", **PASSIVE}, 1),
-    "2 threads, wait passive, 0 workers": ({"OMP_NUM_THREADS": "2", **PASSIVE}, 0),
-    "1 thread, wait passive, 1 worker": ({"OMP_NUM_THREADS": "1", **PASSIVE}, 1),
-    "2 threads, spin 10k then sleep, 1 worker": ({"OMP_NUM_THREADS": "2", "GOMP_SPINCOUNT": "10000"}, 1),
-    "2 threads, spin 100k then sleep, 1 worker": ({"OMP_NUM_THREADS": "2", "GOMP_SPINCOUNT": "100000"}, 1),
+    "2 threads, wait policy unset, 1 worker (old default)": (TWO, 1, "0"),
+    "2 threads, wait active, 1 worker": ({**TWO, **ACTIVE}, 1, "0"),
+    "2 threads, wait passive, 1 worker": ({**TWO, **PASSIVE}, 1, "0"),
+    "2 threads, wait passive, 0 workers": ({**TWO, **PASSIVE}, 0, "0"),
+    "1 thread, wait passive, 1 worker": ({**ONE, **PASSIVE}, 1, "0"),
+    "2 threads, spin 10k then sleep, 1 worker": ({**TWO, "GOMP_SPINCOUNT": "10000"}, 1, "0"),
+    "2 threads, spin 100k then sleep, 1 worker": ({**TWO, "GOMP_SPINCOUNT": "100000"}, 1, "0"),
     # steps/train.sh's default: --num-threads auto under OMP_NUM_THREADS=2 (ssrfnet.cli.auto_threads)
-    "auto threads (at most 2), 1 worker (new default)": ({"OMP_NUM_THREADS": "2", "NUM_THREADS": "auto"}, 1),
+    "auto threads (at most 2), 1 worker (new default)": (TWO, 1, "auto"),
 }
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT")
 RATE = re.compile(r"samples/s ([0-9.]+)")
 
 
-def train_once(data: Path, dev: Path, work: Path, env: dict, workers: int, steps: int,
+def train_once(data: Path, dev: Path, work: Path, env: dict, workers: int, threads: str, steps: int,
                log_every: int) -> float:
     exp = work / "exp"
     shutil.rmtree(exp, ignore_errors=True)
@@ -55,10 +55,9 @@ def train_once(data: Path, dev: Path, work: Path, env: dict, workers: int, steps
            "--exp-dir", str(exp), "--teacher", str(work / "teacher"), "--init-student=false",
            f"--max-steps={steps}", f"--save-every={steps}", "--valid-every=0", f"--log-every={log_every}",
            f"--num-workers={workers}", "--num-avg=1", "--device", "cpu",
-           "--num-threads", env.get("NUM_THREADS", "0")]
+           "--num-threads", threads]
     full_env = {k: v for k, v in os.environ.items() if k not in THREAD_VARIABLES}
-    full_env.update({k: v for k, v in env.items() if k != "NUM_THREADS"}, PYTHONPATH=str(REPO),
-                    CUDA_VISIBLE_DEVICES="")
+    full_env.update(env, PYTHONPATH=str(REPO), CUDA_VISIBLE_DEVICES="")
     proc = subprocess.run(cmd, env=full_env, capture_output=True, text=True, timeout=3600)
     if proc.returncode != 0:
         raise SystemExit(f"training failed:\n{proc.stderr[-3000:]}")
@@ -92,8 +91,8 @@ def main() -> None:
             for contended in (False, True):
                 busy = subprocess.Popen(["sh", "-c", "while :; do :; done"]) if contended else None
                 try:
-                    for name, (env, workers) in policies.items():
-                        rate = train_once(data, dev, work, env, workers, args.steps, args.log_every)
+                    for name, (env, workers, threads) in policies.items():
+                        rate = train_once(data, dev, work, env, workers, threads, args.steps, args.log_every)
                         figures[name]["contended" if contended else "uncontended"].append(rate)
                         figures[name]["load"].append(os.getloadavg()[0])
                         print(f"run {run + 1} {'contended  ' if contended else 'uncontended'} {name}: "

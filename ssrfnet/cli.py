@@ -144,12 +144,19 @@ def auto_threads(cap: int, busy: float) -> int:
     return max(1, min(cap, int(cores - busy + 0.5)))
 
 
+def omp_thread_cap() -> int:
+    """The first level of $OMP_NUM_THREADS (OpenMP also accepts a nested list such as 4,2); the CPU count
+    where it is unset or not a positive number."""
+    first = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
+    return int(first) if first.isdigit() and int(first) > 0 else (os.cpu_count() or 1)
+
+
 def apply_runtime(args: argparse.Namespace) -> None:
     """Thread count and allocator settings of a CPU-heavy process."""
     keep_freed_memory()
     threads = getattr(args, "num_threads", 0)
     if threads == "auto":
-        cap = int(os.environ.get("OMP_NUM_THREADS", "") or os.cpu_count() or 1)
+        cap = omp_thread_cap()
         busy = busy_cores_of_others()
         threads = args.num_threads = auto_threads(cap, busy)
         print(f"threads: {threads} (auto: {busy:.1f} core(s) busy with other processes, at most {cap})",

@@ -115,6 +115,14 @@ def test_auto_threads_leave_the_busy_cores_alone():
         assert cli.auto_threads(cores, 0.3) == cores  # noise from short-lived processes is not a busy core
 
 
+def test_the_thread_cap_reads_omp_num_threads(monkeypatch):
+    for value, cap in (("3", 3), ("4,2", 4), (" 2 ", 2), ("0", os.cpu_count()), ("many", os.cpu_count())):
+        monkeypatch.setenv("OMP_NUM_THREADS", value)
+        assert cli.omp_thread_cap() == cap, value
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    assert cli.omp_thread_cap() == os.cpu_count()
+
+
 def test_a_busy_process_is_seen(capsys, monkeypatch):
     busy = subprocess.Popen(["sh", "-c", "while :; do :; done"])
     try:
